@@ -1,0 +1,41 @@
+"""The `doorcheck` command line: one Typer app whose sub-commands reach into the packages lazily,
+so `doorcheck --help` stays fast and a server host never imports the camera stack.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sync_server import __version__
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="doorcheck",
+    help="Offline-first door check-in: sync server, scanner gate and tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"doorcheck {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """doorcheck: scan tickets at the door, online or not."""
+
+
+def main() -> None:
+    app()
