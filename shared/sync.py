@@ -41,6 +41,8 @@ __all__ = [
     "TicketTypeRow",
     "ZoneRow",
     "ZoneState",
+    "history_from_state",
+    "history_to_state",
 ]
 
 MAX_BATCH = 5000
@@ -262,3 +264,45 @@ class ItemResult(_Wire):
 class PushResponse(_Wire):
     server_time: AwareDatetime
     results: list[ItemResult]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _at(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def history_to_state(history: History) -> dict[str, Any]:
+    """A JSON-ready form of a history, as the server stores it per attendee and pulls carry it."""
+    return {
+        "zones": {
+            key: {
+                "inside": z.inside,
+                "since": _iso(z.since),
+                "via_checkpoint_id": z.via_checkpoint_id,
+                "entries": z.entries,
+                "last_scan_at": _iso(z.last_scan_at),
+            }
+            for key, z in history.zones.items()
+        },
+        "checkpoint_entries": dict(history.checkpoint_entries),
+        "last_by_device": {dev: at.isoformat() for dev, at in history.last_by_device.items()},
+    }
+
+
+def history_from_state(state: dict[str, Any]) -> History:
+    """The inverse of `history_to_state` (an empty or missing state is an empty history)."""
+    zones = {
+        key: ZonePresence(
+            bool(z.get("inside")),
+            _at(z.get("since")),
+            z.get("via_checkpoint_id"),
+            int(z.get("entries", 0)),
+            _at(z.get("last_scan_at")),
+        )
+        for key, z in (state.get("zones") or {}).items()
+    }
+    last = {dev: datetime.fromisoformat(at) for dev, at in (state.get("last_by_device") or {}).items()}
+    return History(zones, dict(state.get("checkpoint_entries") or {}), last)

@@ -37,5 +37,16 @@ def root(
     """doorcheck: scan tickets at the door, online or not."""
 
 
+def _register() -> None:
+    from sync_server.cli_server import db_app, init, server
+
+    app.command("init")(init)
+    app.command("server")(server)
+    app.add_typer(db_app, name="db")
+
+
+_register()
+
+
 def main() -> None:
     app()

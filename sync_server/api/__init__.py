@@ -1,0 +1,1 @@
+"""The HTTP shell: dependencies, middleware and one router module per resource."""

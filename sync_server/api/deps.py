@@ -1,0 +1,214 @@
+"""Route dependencies that read like prose: `SessionDep`, `Principal` with its scopes, `EventDep`.
+
+Ownership is checked here once: a resource of another organization answers 404 exactly like a
+missing one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from sync_server.db import utcnow
+from sync_server.errors import ApiError, not_found
+from sync_server.models import ApiKey, Device, Event
+from sync_server.models.core import Scope
+from sync_server.security import hash_token, token_kind
+from sync_server.settings import Settings
+
+__all__ = [
+    "Admin",
+    "EventDep",
+    "EventWriteDep",
+    "Principal",
+    "RateLimiter",
+    "Reader",
+    "ScanWriter",
+    "Scanner",
+    "SessionDep",
+    "SettingsDep",
+    "WebhookAdmin",
+    "Writer",
+    "owned_event",
+    "require",
+]
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LAST_USED_GRANULARITY = timedelta(seconds=60)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; reads skip SQLite's up-front write lock. Services commit."""
+    engine: Engine = request.app.state.engine
+    if request.method in READ_METHODS:
+        engine = request.app.state.read_engine
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key or an enrolled device, always inside one organization."""
+
+    organization_id: str
+    subject_id: str
+    kind: str  # "api_key" | "device"
+    scopes: frozenset[str]
+
+    def allows(self, scope: Scope) -> bool:
+        if self.kind == "device":
+            return scope is Scope.SCAN
+        return Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+class RateLimiter:
+    """A fixed one-minute window per caller, in process memory."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, subject: str) -> tuple[int, int, int]:
+        """Count one request: (limit, remaining, seconds to reset); remaining < 0 means refuse."""
+        now = time.time()
+        window = int(now // 60)
+        with self._lock:
+            start, count = self._windows.get(subject, (window, 0))
+            if start != window:
+                start, count = window, 0
+            count += 1
+            self._windows[subject] = (start, count)
+            if len(self._windows) > 100_000:
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+        reset = int((window + 1) * 60 - now) + 1
+        return self.per_minute, self.per_minute - count, reset
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+def _invalid() -> ApiError:
+    return ApiError(401, "invalid_api_key", "Missing, unknown or revoked API key",
+                    headers={"WWW-Authenticate": "Bearer"})
+
+
+def _authenticate(request: Request) -> Principal:
+    """Look the token up in a short read of its own (the request's session has not begun yet,
+    so recording last use cannot wait on the request's own SQLite write lock)."""
+    token = _bearer(request)
+    kind = token_kind(token) if token else None
+    if token is None or kind is None:
+        raise _invalid()
+    digest = hash_token(request.app.state.secret, token)
+    now = utcnow()
+    with Session(request.app.state.read_engine) as session:
+        principal, stale = _lookup(session, kind, digest, now)
+    if stale:
+        _touch(request.app.state.engine, principal, now)
+    return principal
+
+
+def _lookup(session: Session, kind: str, digest: str, now: datetime) -> tuple[Principal, bool]:
+    if kind == "api_key":
+        key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+        if key is None or key.revoked_at is not None:
+            raise _invalid()
+        principal = Principal(key.organization_id, key.id, kind, frozenset(key.scopes))
+        stale = key.last_used_at is None or now - key.last_used_at > LAST_USED_GRANULARITY
+    else:
+        device = session.exec(select(Device).where(Device.token_hash == digest)).first()
+        if device is None or device.revoked_at is not None:
+            raise _invalid()
+        principal = Principal(device.organization_id, device.id, kind, frozenset({Scope.SCAN}))
+        stale = device.last_seen_at is None or now - device.last_seen_at > LAST_USED_GRANULARITY
+    return principal, stale
+
+
+def _touch(engine: Engine, principal: Principal, now: datetime) -> None:
+    """Record last use in its own short write transaction (throttled to once a minute)."""
+    model = ApiKey if principal.kind == "api_key" else Device
+    column = "last_used_at" if principal.kind == "api_key" else "last_seen_at"
+    with Session(engine) as session:
+        row = session.get(model, principal.subject_id)
+        if row is not None:
+            setattr(row, column, now)
+            session.add(row)
+            session.commit()
+
+
+def require(*scopes: Scope) -> Callable[..., Principal]:
+    """A dependency that authenticates, rate-limits and checks for any of `scopes`."""
+
+    def dependency(request: Request, response: Response) -> Principal:
+        principal = _authenticate(request)
+        limiter: RateLimiter = request.app.state.rate_limiter
+        limit, remaining, reset = limiter.hit(principal.subject_id)
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-RateLimit-Reset": str(reset),
+        }
+        if remaining < 0:
+            raise ApiError(429, "rate_limited", "Too many requests; slow down",
+                           headers={**headers, "Retry-After": str(reset)})
+        response.headers.update(headers)
+        if not any(principal.allows(scope) for scope in scopes):
+            wanted = " or ".join(repr(s.value) for s in scopes)
+            raise ApiError(403, "insufficient_scope", f"This key lacks the {wanted} scope")
+        return principal
+
+    return dependency
+
+
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+Scanner = Annotated[Principal, Depends(require(Scope.SCAN))]
+ScanWriter = Annotated[Principal, Depends(require(Scope.WRITE, Scope.SCAN))]
+WebhookAdmin = Annotated[Principal, Depends(require(Scope.WEBHOOKS))]
+
+
+def owned_event(session: Session, principal: Principal, event_id: str) -> Event:
+    event = session.get(Event, event_id) if len(event_id) <= 40 else None
+    if event is None or event.organization_id != principal.organization_id:
+        raise not_found("event")
+    return event
+
+
+def event_reader(event_id: str, principal: Reader, session: SessionDep) -> Event:
+    return owned_event(session, principal, event_id)
+
+
+def event_writer(event_id: str, principal: Writer, session: SessionDep) -> Event:
+    return owned_event(session, principal, event_id)
+
+
+EventDep = Annotated[Event, Depends(event_reader)]
+EventWriteDep = Annotated[Event, Depends(event_writer)]

@@ -1,0 +1,1 @@
+"""One router module per resource, wired in `sync_server.app`."""

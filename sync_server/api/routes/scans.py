@@ -1,0 +1,123 @@
+"""Online scans at a checkpoint, the reading log, and the event's live stats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from sync_server.api.deps import EventDep, ScanWriter, SessionDep
+from sync_server.api.pagination import Page, paginate
+from sync_server.models import Scan
+from sync_server.models.people import ScanPublic, ScanRequest
+from sync_server.services.scanning import ScanOutcome, ScanRequestData, scan_online
+from sync_server.services.stats import event_stats
+
+router = APIRouter(tags=["scans"])
+
+
+class VerdictPublic(BaseModel):
+    status: str
+    reason: str
+    message: str
+    warnings: list[str]
+    inside_since: datetime | None = None
+    via_checkpoint_id: str | None = None
+
+
+class ScanAttendee(BaseModel):
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    ticket_type: str
+    tags: list[str]
+    is_vip: bool
+    status: str
+
+
+class ScanResult(BaseModel):
+    object: str = "scan_result"
+    scan_id: str | None
+    recorded: bool
+    verdict: VerdictPublic
+    attendee: ScanAttendee | None
+    event_id: str
+    checkpoint_id: str
+    zone_id: str | None
+    direction: str
+    scanned_at: datetime
+
+
+def scan_result(outcome: ScanOutcome) -> ScanResult:
+    verdict, attendee, ticket_type = outcome.verdict, outcome.attendee, outcome.ticket_type
+    person = None
+    if attendee is not None and ticket_type is not None and verdict.attendee is not None:
+        person = ScanAttendee(
+            id=attendee.id, first_name=attendee.first_name, last_name=attendee.last_name,
+            email=attendee.email, ticket_type=ticket_type.slug, tags=list(attendee.tags),
+            is_vip=ticket_type.is_vip, status=attendee.status,
+        )
+    return ScanResult(
+        scan_id=outcome.scan.id if outcome.scan else None,
+        recorded=outcome.scan is not None,
+        verdict=VerdictPublic(
+            status=verdict.status, reason=verdict.reason, message=verdict.message,
+            warnings=list(verdict.warnings), inside_since=verdict.inside_since,
+            via_checkpoint_id=verdict.via_checkpoint_id,
+        ),
+        attendee=person,
+        event_id=outcome.checkpoint.event_id,
+        checkpoint_id=outcome.checkpoint.id,
+        zone_id=outcome.checkpoint.zone_id,
+        direction=verdict.direction,
+        scanned_at=outcome.scanned_at,
+    )
+
+
+@router.post("/v1/checkpoints/{checkpoint_id}/scans", operation_id="scan_online")
+def scan(checkpoint_id: str, body: ScanRequest, principal: ScanWriter,
+         session: SessionDep) -> ScanResult:
+    """Scan a code at a checkpoint now: the same rules a device applies offline."""
+    request = ScanRequestData(
+        code=body.code, direction=body.direction, scanned_at=body.scanned_at, scan_id=body.id,
+        operator=body.operator,
+        device_id=principal.subject_id if principal.kind == "device" else None,
+    )
+    outcome = scan_online(session, organization_id=principal.organization_id,
+                          checkpoint_id=checkpoint_id, request=request)
+    return scan_result(outcome)
+
+
+@router.get("/v1/events/{event_id}/scans", operation_id="list_scans")
+def list_scans(
+    event: EventDep,
+    session: SessionDep,
+    checkpoint: Annotated[str | None, Query(max_length=40)] = None,
+    attendee: Annotated[str | None, Query(max_length=40)] = None,
+    device: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page:
+    query = select(Scan).where(Scan.event_id == event.id)
+    for column, value in ((Scan.checkpoint_id, checkpoint), (Scan.attendee_id, attendee),
+                          (Scan.device_id, device), (Scan.status, status)):
+        if value:
+            query = query.where(col(column) == value)
+    return _paginate_scans(session, query, limit, cursor)
+
+
+def _paginate_scans(session: Any, query: Any, limit: int | None, cursor: str | None) -> Page:
+    # Scans have no created_at: the log pages by received_at.
+    return paginate(session, query, Scan, limit=limit, cursor=cursor,
+                    render=lambda s: ScanPublic.model_validate(s, from_attributes=True),
+                    order_column="received_at")
+
+
+@router.get("/v1/events/{event_id}/stats", operation_id="get_event_stats")
+def stats(event: EventDep, session: SessionDep) -> dict[str, Any]:
+    return event_stats(session, event)

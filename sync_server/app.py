@@ -1,0 +1,42 @@
+"""`create_app(settings)`: the FastAPI application with its engine, error envelope, middleware and
+routers wired in one place.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from sync_server import __version__
+from sync_server.api.deps import RateLimiter
+from sync_server.api.middleware import BodyLimit, NoStore
+from sync_server.api.routes import api_keys, attendees, children, events, health, scans
+from sync_server.db import make_engine
+from sync_server.errors import install_error_handlers
+from sync_server.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="doorcheck",
+        version=__version__,
+        description="Offline-first door check-in: organizer API, device sync and webhooks.",
+        generate_unique_id_function=lambda route: route.operation_id or route.name
+        if isinstance(route, APIRoute) else route.name,
+    )
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.read_engine = engine.execution_options(sqlite_immediate=False)
+    app.state.secret = settings.secret()
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes)
+    app.add_middleware(NoStore)
+    for router in (health.router, api_keys.router, events.router, children.ticket_types,
+                   children.zones, children.checkpoints, attendees.router, scans.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,114 @@
+"""Server-side commands: `init`, `server`, `db upgrade` (and later `worker`, `devices`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from sync_server.db import make_engine, session_scope
+from sync_server.settings import Settings
+
+__all__ = ["db_app", "init", "server", "settings_for"]
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default $DOORCHECK_DB_URL or ./doorcheck.db)."),
+]
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+def settings_for(db: str | None, data_dir: Path | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if db:
+        overrides["db_url"] = db
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"doorcheck: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _upgrade(settings: Settings) -> None:
+    from sync_server.migrate import upgrade
+
+    engine = make_engine(settings.db_url)
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        raise fail(f"cannot reach the database at {_redacted(settings.db_url)}: "
+                   f"{str(exc.orig).strip().splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as "the configured URL"
+        return "the configured URL"
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Apply the schema migrations (Alembic) to the database."""
+    settings = settings_for(db)
+    _upgrade(settings)
+    typer.echo("database is up to date")
+
+
+def init(
+    org: Annotated[str, typer.Option("--org", help="Organization name.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an organization and its admin API key (printed once, never again)."""
+    from sync_server.services.keys import create_organization
+
+    name = org.strip()
+    if not name or len(name) > 200:
+        raise fail("--org must be 1 to 200 characters")
+    settings = settings_for(db)
+    _upgrade(settings)
+    engine = make_engine(settings.db_url)
+    try:
+        with session_scope(engine) as session:
+            organization, key = create_organization(session, name=name, secret=settings.secret())
+    except SQLAlchemyError as exc:
+        raise fail(f"could not create the organization: {exc.__class__.__name__}") from exc
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"organization_id": organization.id, "api_key": key}))
+    else:
+        typer.echo(f"organization: {organization.id}")
+        typer.echo(f"admin API key (shown once): {key}")
+
+
+def server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    db: DbOption = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Run the sync server (migrations are applied first)."""
+    import os
+
+    import uvicorn
+
+    settings = settings_for(db)
+    _upgrade(settings)
+    os.environ["DOORCHECK_DB_URL"] = settings.db_url
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    uvicorn.run("sync_server.asgi:app", host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)

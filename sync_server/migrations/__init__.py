@@ -1,0 +1,1 @@
+"""Alembic migrations of the server schema; `doorcheck db upgrade` applies them."""

@@ -1,0 +1,81 @@
+"""Scanner devices (enrolment, token, clock offset), door registrations and sync conflicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from sync_server.models.base import json_field, time_field
+
+__all__ = ["Conflict", "ConflictKind", "ConflictStatus", "Device", "DoorRegistration"]
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "devices"
+
+    id: str = Field(primary_key=True, max_length=40)
+    organization_id: str = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    enrollment_code_hash: str | None = Field(default=None, max_length=64, unique=True)
+    enrollment_expires_at: datetime | None = time_field()
+    token_prefix: str | None = Field(default=None, max_length=20)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    enrolled_at: datetime | None = time_field()
+    revoked_at: datetime | None = time_field()
+    last_seen_at: datetime | None = time_field()
+    app_version: str | None = Field(default=None, max_length=64)
+    clock_offset_ms: int | None = None
+    created_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class DoorRegistration(SQLModel, table=True):
+    """A walk-in registered on a device; its client id makes the push idempotent."""
+
+    __tablename__ = "door_registrations"
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(foreign_key="events.id", index=True, ondelete="CASCADE")
+    device_id: str | None = Field(default=None, max_length=40)
+    attendee_id: str | None = Field(default=None, max_length=40)
+    payload: dict[str, Any] = json_field(dict)
+    result: dict[str, Any] = json_field(dict)
+    created_at: datetime = time_field(nullable=False)
+    received_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class ConflictKind(StrEnum):
+    ALREADY_INSIDE = "already_inside"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+    ZONE_FULL = "zone_full"
+    MAX_ENTRIES_REACHED = "max_entries_reached"
+    DUPLICATE_REGISTRATION = "duplicate_registration"
+
+
+class ConflictStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Conflict(SQLModel, table=True):
+    __tablename__ = "conflicts"
+    __table_args__ = (Index("ix_conflicts_event_status", "event_id", "status"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    organization_id: str = Field(foreign_key="organizations.id", ondelete="CASCADE")
+    event_id: str = Field(foreign_key="events.id", ondelete="CASCADE")
+    kind: str = Field(max_length=40)
+    status: str = Field(default=ConflictStatus.OPEN, max_length=16)
+    scan_ids: list[str] = json_field(list)
+    attendee_ids: list[str] = json_field(list)
+    registration_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] = json_field(dict)
+    resolution: str | None = Field(default=None, max_length=32)
+    resolved_by: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = time_field()
+    note: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = time_field(nullable=False, default_now=True)

@@ -1,0 +1,289 @@
+"""Events with their ticket key pair, ticket types, zones and checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import Field as PField
+from pydantic import model_validator
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from shared.rules import CheckpointDirection
+from sync_server.models.base import json_field, time_field
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointCreate",
+    "CheckpointPublic",
+    "CheckpointUpdate",
+    "Event",
+    "EventCreate",
+    "EventPublic",
+    "EventStatus",
+    "EventUpdate",
+    "TicketType",
+    "TicketTypeCreate",
+    "TicketTypePublic",
+    "TicketTypeUpdate",
+    "Zone",
+    "ZoneCreate",
+    "ZonePublic",
+    "ZoneUpdate",
+]
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+def _known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_window(start: datetime | None, end: datetime | None, what: str) -> None:
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"{what} ends before it starts")
+
+
+class EventStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class EventCreate(_Input):
+    name: Name
+    slug: Slug
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    timezone: TimeZoneName = "UTC"
+    capacity: int | None = PField(default=None, ge=0, le=10_000_000)
+    status: EventStatus = EventStatus.PUBLISHED
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        _check_window(self.starts_at, self.ends_at, "the event")
+        return self
+
+
+class EventUpdate(_Input):
+    name: Name | None = None
+    slug: Slug | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    timezone: TimeZoneName | None = None
+    capacity: int | None = PField(default=None, ge=0, le=10_000_000)
+    status: EventStatus | None = None
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("organization_id", "slug"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    organization_id: str = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=64)
+    starts_at: datetime | None = time_field()
+    ends_at: datetime | None = time_field()
+    timezone: str = Field(default="UTC", max_length=64)
+    capacity: int | None = None
+    status: str = Field(default=EventStatus.PUBLISHED, max_length=16)
+    ticket_public_key: str = Field(max_length=64)
+    ticket_private_key_enc: str = Field(max_length=200)
+    key_digest: str = Field(max_length=16, index=True)
+    change_seq: int = 0
+    next_ticket_type_number: int = 1
+    created_at: datetime = time_field(nullable=False, default_now=True)
+    updated_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class EventPublic(BaseModel):
+    object: str = "event"
+    id: str
+    name: str
+    slug: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    timezone: str
+    capacity: int | None
+    status: str
+    ticket_public_key: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketTypeCreate(_Input):
+    name: Name
+    slug: Slug
+    is_vip: bool = False
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        _check_window(self.valid_from, self.valid_until, "the validity")
+        return self
+
+
+class TicketTypeUpdate(_Input):
+    name: Name | None = None
+    slug: Slug | None = None
+    is_vip: bool | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class TicketType(SQLModel, table=True):
+    __tablename__ = "ticket_types"
+    __table_args__ = (UniqueConstraint("event_id", "slug"), UniqueConstraint("event_id", "number"))
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(foreign_key="events.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=64)
+    number: int
+    is_vip: bool = False
+    valid_from: datetime | None = time_field()
+    valid_until: datetime | None = time_field()
+    created_at: datetime = time_field(nullable=False, default_now=True)
+    updated_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class TicketTypePublic(BaseModel):
+    object: str = "ticket_type"
+    id: str
+    event_id: str
+    name: str
+    slug: str
+    number: int
+    is_vip: bool
+    valid_from: datetime | None
+    valid_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ZoneCreate(_Input):
+    name: Name
+    capacity: int | None = PField(default=None, ge=0, le=10_000_000)
+
+
+class ZoneUpdate(_Input):
+    name: Name | None = None
+    capacity: int | None = PField(default=None, ge=0, le=10_000_000)
+
+
+class Zone(SQLModel, table=True):
+    __tablename__ = "zones"
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(foreign_key="events.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    capacity: int | None = None
+    occupancy: int = 0
+    created_at: datetime = time_field(nullable=False, default_now=True)
+    updated_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class ZonePublic(BaseModel):
+    object: str = "zone"
+    id: str
+    event_id: str
+    name: str
+    capacity: int | None
+    occupancy: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CheckpointCreate(_Input):
+    name: Name
+    zone_id: str | None = PField(default=None, max_length=40)
+    direction: CheckpointDirection = CheckpointDirection.IN
+    active: bool = True
+    allowed_ticket_types: list[Slug] = PField(default_factory=list, max_length=100)
+    required_tags: list[Tag] = PField(default_factory=list, max_length=100)
+    excluded_tags: list[Tag] = PField(default_factory=list, max_length=100)
+    max_entries: int | None = PField(default=None, ge=0, le=1_000_000)
+    allow_reentry: bool = True
+    anti_passback: bool = True
+    open_from: AwareDatetime | None = None
+    open_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        _check_window(self.open_from, self.open_until, "the opening window")
+        return self
+
+
+class CheckpointUpdate(_Input):
+    name: Name | None = None
+    zone_id: str | None = PField(default=None, max_length=40)
+    direction: CheckpointDirection | None = None
+    active: bool | None = None
+    allowed_ticket_types: list[Slug] | None = PField(default=None, max_length=100)
+    required_tags: list[Tag] | None = PField(default=None, max_length=100)
+    excluded_tags: list[Tag] | None = PField(default=None, max_length=100)
+    max_entries: int | None = PField(default=None, ge=0, le=1_000_000)
+    allow_reentry: bool | None = None
+    anti_passback: bool | None = None
+    open_from: AwareDatetime | None = None
+    open_until: AwareDatetime | None = None
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(foreign_key="events.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    zone_id: str | None = Field(default=None, foreign_key="zones.id", ondelete="SET NULL")
+    direction: str = Field(default=CheckpointDirection.IN, max_length=8)
+    active: bool = True
+    allowed_ticket_types: list[str] = json_field(list)
+    required_tags: list[str] = json_field(list)
+    excluded_tags: list[str] = json_field(list)
+    max_entries: int | None = None
+    allow_reentry: bool = True
+    anti_passback: bool = True
+    open_from: datetime | None = time_field()
+    open_until: datetime | None = time_field()
+    created_at: datetime = time_field(nullable=False, default_now=True)
+    updated_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class CheckpointPublic(BaseModel):
+    object: str = "checkpoint"
+    id: str
+    event_id: str
+    name: str
+    zone_id: str | None
+    direction: str
+    active: bool
+    allowed_ticket_types: list[str]
+    required_tags: list[str]
+    excluded_tags: list[str]
+    max_entries: int | None
+    allow_reentry: bool
+    anti_passback: bool
+    open_from: datetime | None
+    open_until: datetime | None
+    created_at: datetime
+    updated_at: datetime

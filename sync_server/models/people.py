@@ -1,0 +1,218 @@
+"""Attendees (with their folded check-in state and change sequence) and the reading log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, StringConstraints
+from pydantic import Field as PField
+from pydantic import model_validator
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from shared.rules import AttendeeStatus, Direction
+from sync_server.models.base import json_field, time_field
+
+__all__ = [
+    "Attendee",
+    "AttendeeCreate",
+    "AttendeePublic",
+    "AttendeeSource",
+    "AttendeeTombstone",
+    "AttendeeUpdate",
+    "Scan",
+    "ScanPublic",
+    "ScanRequest",
+]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+MAX_CUSTOM_DATA_BYTES = 16 * 1024
+
+
+class AttendeeSource(StrEnum):
+    API = "api"
+    IMPORT = "import"
+    DOOR = "door"
+
+
+class AttendeeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Name
+    last_name: Name
+    email: EmailStr | None = None
+    phone: Text | None = None
+    company: Text | None = None
+    ticket_type: str = PField(min_length=1, max_length=64)
+    tags: list[Tag] = PField(default_factory=list, max_length=50)
+    custom_data: dict[str, Any] = PField(default_factory=dict)
+    code: Code | None = None
+    status: AttendeeStatus = AttendeeStatus.VALID
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if len(repr(self.custom_data)) > MAX_CUSTOM_DATA_BYTES:
+            raise ValueError("custom_data is larger than 16 kB")
+        if self.code is not None and self.code.upper().startswith("DC1"):
+            raise ValueError("custom codes may not start with DC1 (reserved for signed tickets)")
+        return self
+
+
+class AttendeeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: EmailStr | None = None
+    phone: Text | None = None
+    company: Text | None = None
+    ticket_type: str | None = PField(default=None, min_length=1, max_length=64)
+    tags: list[Tag] | None = PField(default=None, max_length=50)
+    custom_data: dict[str, Any] | None = None
+    code: Code | None = None
+    status: AttendeeStatus | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class Attendee(SQLModel, table=True):
+    __tablename__ = "attendees"
+    __table_args__ = (
+        UniqueConstraint("event_id", "email_norm"),
+        UniqueConstraint("event_id", "code"),
+        Index("ix_attendees_event_seq", "event_id", "seq"),
+        Index("ix_attendees_code", "code"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(foreign_key="events.id", ondelete="CASCADE")
+    first_name: str = Field(max_length=200)
+    last_name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    email_norm: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    ticket_type_id: str = Field(foreign_key="ticket_types.id", index=True)
+    tags: list[str] = json_field(list)
+    custom_data: dict[str, Any] = json_field(dict)
+    code: str | None = Field(default=None, max_length=512)
+    qr: str = Field(max_length=600)
+    status: str = Field(default=AttendeeStatus.VALID, max_length=16)
+    source: str = Field(default=AttendeeSource.API, max_length=16)
+    valid_from: datetime | None = time_field()
+    valid_until: datetime | None = time_field()
+    state: dict[str, Any] = json_field(dict)
+    entries: int = 0
+    last_scan_at: datetime | None = time_field()
+    seq: int = 0
+    created_at: datetime = time_field(nullable=False, default_now=True)
+    updated_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class AttendeePublic(BaseModel):
+    object: str = "attendee"
+    id: str
+    event_id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    company: str | None
+    ticket_type: str
+    tags: list[str]
+    custom_data: dict[str, Any]
+    code: str | None
+    qr: str
+    status: str
+    source: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    inside: dict[str, bool]
+    entries: int
+    last_scan_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttendeeTombstone(SQLModel, table=True):
+    """A deleted attendee, kept so devices learn of the deletion on their next pull."""
+
+    __tablename__ = "attendee_tombstones"
+    __table_args__ = (Index("ix_tombstones_event_seq", "event_id", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(foreign_key="events.id", ondelete="CASCADE")
+    seq: int
+    deleted_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class ScanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = PField(max_length=100_000)
+    direction: Direction | None = None
+    scanned_at: AwareDatetime | None = None
+    id: str | None = PField(default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    operator: str | None = PField(default=None, max_length=200)
+
+
+class Scan(SQLModel, table=True):
+    """One reading: accepted or denied, online or synced from a device; voided ones stop counting."""
+
+    __tablename__ = "scans"
+    __table_args__ = (
+        Index("ix_scans_event_received", "event_id", "received_at"),
+        Index("ix_scans_attendee_time", "attendee_id", "scanned_at"),
+        Index("ix_scans_checkpoint", "checkpoint_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(foreign_key="events.id", ondelete="CASCADE")
+    checkpoint_id: str = Field(foreign_key="checkpoints.id", ondelete="CASCADE")
+    zone_id: str | None = Field(default=None, max_length=40)
+    attendee_id: str | None = Field(default=None, foreign_key="attendees.id", ondelete="SET NULL")
+    code: str = Field(max_length=520)
+    direction: str = Field(max_length=8)
+    status: str = Field(max_length=16)
+    reason: str = Field(max_length=40)
+    warnings: list[str] = json_field(list)
+    occupancy_delta: int = 0
+    voided: bool = False
+    scanned_at: datetime = time_field(nullable=False)
+    received_at: datetime = time_field(nullable=False, default_now=True)
+    device_id: str | None = Field(default=None, max_length=40, index=True)
+    operator: str | None = Field(default=None, max_length=200)
+    offline: bool = False
+    manual: bool = False
+    hlc: str | None = Field(default=None, max_length=128)
+    device_status: str | None = Field(default=None, max_length=16)
+    device_reason: str | None = Field(default=None, max_length=40)
+    conflict_id: str | None = Field(default=None, max_length=40)
+
+
+class ScanPublic(BaseModel):
+    object: str = "scan"
+    id: str
+    event_id: str
+    checkpoint_id: str
+    zone_id: str | None
+    attendee_id: str | None
+    code: str
+    direction: str
+    status: str
+    reason: str
+    warnings: list[str]
+    voided: bool
+    scanned_at: datetime
+    received_at: datetime
+    device_id: str | None
+    operator: str | None
+    offline: bool
+    manual: bool

@@ -1,0 +1,1 @@
+"""Services own transactions: load → decide (with `shared`) → persist, in one function each."""

@@ -1,0 +1,160 @@
+"""Events (with their per-event Ed25519 key pair) and the event's child resources: ticket types,
+zones and checkpoints. Every lookup is scoped to an event the caller already owns.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from shared import ids
+from shared.tickets import EventKey, decrypt_private_key, encrypt_private_key, event_digest
+from sync_server.db import utcnow
+from sync_server.errors import ApiError, not_found
+from sync_server.models import Checkpoint, Event, TicketType, Zone
+from sync_server.models.base import new_id
+from sync_server.models.events import CheckpointCreate, CheckpointUpdate, EventCreate, EventUpdate
+
+__all__ = [
+    "bump_seq",
+    "create_child",
+    "create_event",
+    "event_private_key",
+    "get_child",
+    "save_checkpoint",
+    "update_child",
+    "update_event",
+]
+
+T = TypeVar("T", bound=SQLModel)
+CHILD_PREFIX: dict[type[SQLModel], str] = {
+    TicketType: ids.TICKET_TYPE,
+    Zone: ids.ZONE,
+    Checkpoint: ids.CHECKPOINT,
+}
+CHILD_NAME = {TicketType: "ticket type", Zone: "zone", Checkpoint: "checkpoint"}
+
+
+def conflict(message: str, field: str | None = None) -> ApiError:
+    details = [{"field": field, "code": "duplicate", "message": message}] if field else []
+    return ApiError(409, "conflict", message, details)
+
+
+def create_event(session: Session, *, organization_id: str, data: EventCreate, secret: bytes) -> Event:
+    event_id = new_id(ids.EVENT)
+    key = EventKey.from_seed(os.urandom(32))
+    event = Event(
+        id=event_id,
+        organization_id=organization_id,
+        **data.model_dump(),
+        ticket_public_key=key.public_key_b64,
+        ticket_private_key_enc=encrypt_private_key(key.private_bytes(), secret, os.urandom(12)),
+        key_digest=event_digest(event_id).hex(),
+    )
+    session.add(event)
+    _commit(session, "An event with this slug already exists", "slug")
+    return event
+
+
+def update_event(session: Session, event: Event, data: EventUpdate) -> Event:
+    changes = data.model_dump(exclude_unset=True)
+    for name in ("name", "slug", "timezone", "status"):
+        if name in changes and changes[name] is None:
+            raise ApiError(422, "validation_error", f"{name} cannot be null",
+                           [{"field": name, "code": "null", "message": "cannot be null"}])
+    merged = {**event.model_dump(), **changes}
+    if merged["starts_at"] and merged["ends_at"] and merged["ends_at"] < merged["starts_at"]:
+        raise ApiError(422, "validation_error", "the event ends before it starts",
+                       [{"field": "ends_at", "code": "window", "message": "ends before it starts"}])
+    for name, value in changes.items():
+        setattr(event, name, value)
+    event.updated_at = utcnow()
+    session.add(event)
+    _commit(session, "An event with this slug already exists", "slug")
+    return event
+
+
+def event_private_key(event: Event, secret: bytes) -> bytes:
+    return _decrypt(event.ticket_private_key_enc, secret)
+
+
+@lru_cache(maxsize=256)
+def _decrypt(token: str, secret: bytes) -> bytes:
+    return decrypt_private_key(token, secret)
+
+
+def bump_seq(session: Session, event_id: str) -> int:
+    """Take the event's next change sequence number (row-locked until the transaction ends)."""
+    result = session.execute(
+        update(Event)
+        .where(col(Event.id) == event_id)
+        .values(change_seq=Event.change_seq + 1)
+        .returning(col(Event.change_seq))
+    )
+    return int(result.scalar_one())
+
+
+def get_child(session: Session, model: type[T], event: Event, child_id: str) -> T:
+    row = session.get(model, child_id) if len(child_id) <= 40 else None
+    if row is None or getattr(row, "event_id") != event.id:
+        raise not_found(CHILD_NAME.get(model, "resource"))
+    return row
+
+
+def create_child(session: Session, model: type[T], event: Event, data: BaseModel, **extra: Any) -> T:
+    row = model(id=new_id(CHILD_PREFIX[model]), event_id=event.id, **data.model_dump(), **extra)
+    if model is TicketType:
+        number = session.execute(
+            update(Event)
+            .where(col(Event.id) == event.id)
+            .values(next_ticket_type_number=Event.next_ticket_type_number + 1)
+            .returning(col(Event.next_ticket_type_number))
+        ).scalar_one()
+        setattr(row, "number", int(number) - 1)
+    session.add(row)
+    _commit(session, f"A {CHILD_NAME[model]} with this slug already exists", "slug")
+    return row
+
+
+def update_child(session: Session, row: T, changes: dict[str, Any]) -> T:
+    for name, value in changes.items():
+        setattr(row, name, value)
+    setattr(row, "updated_at", utcnow())
+    session.add(row)
+    _commit(session, "A ticket type with this slug already exists", "slug")
+    return row
+
+
+def save_checkpoint(
+    session: Session, event: Event, data: CheckpointCreate | CheckpointUpdate, row: Checkpoint | None
+) -> Checkpoint:
+    """Create or update a checkpoint after checking its zone and ticket types belong to the event."""
+    changes = data.model_dump(exclude_unset=row is not None)
+    zone_id = changes.get("zone_id")
+    if zone_id is not None:
+        get_child(session, Zone, event, zone_id)
+    wanted = set(changes.get("allowed_ticket_types") or [])
+    if wanted:
+        known = set(session.exec(select(TicketType.slug).where(TicketType.event_id == event.id)))
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ApiError(422, "validation_error", f"unknown ticket types: {', '.join(unknown)}",
+                           [{"field": "allowed_ticket_types", "code": "unknown",
+                             "message": f"unknown: {', '.join(unknown)}"}])
+    if row is None:
+        return create_child(session, Checkpoint, event, data)
+    return update_child(session, row, changes)
+
+
+def _commit(session: Session, message: str, field: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise conflict(message, field) from exc
