@@ -31,6 +31,7 @@ __all__ = [
     "decide",
     "effective_direction",
     "replay",
+    "replay_with_deltas",
     "zone_key",
 ]
 
@@ -260,6 +261,27 @@ def replay(readings: Iterable[Reading]) -> History:
     for reading in readings:
         history = history.apply(reading)
     return history
+
+
+def replay_with_deltas(readings: Iterable[Reading]) -> tuple[History, list[int]]:
+    """Fold readings in order and say what each adds to its zone's occupancy.
+
+    An accepted entry adds one, an accepted exit of someone inside removes one, anything else
+    (denied, zoneless `cp:` presence, an exit of someone not inside) adds nothing. The server uses
+    it to re-decide an attendee's timeline when an offline reading arrives late or is voided.
+    """
+    history = History()
+    deltas: list[int] = []
+    for reading in readings:
+        delta = 0
+        if reading.status is Status.ACCEPTED and not reading.zone.startswith("cp:"):
+            if reading.direction is Direction.IN:
+                delta = 1
+            elif history.presence(reading.zone).inside:
+                delta = -1
+        deltas.append(delta)
+        history = history.apply(reading)
+    return history, deltas
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,8 +236,8 @@ class PushRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     device_time: AwareDatetime
-    scans: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_BATCH)
-    registrations: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_BATCH)
+    scans: list[Any] = Field(default_factory=list, max_length=MAX_BATCH)
+    registrations: list[Any] = Field(default_factory=list, max_length=MAX_BATCH)
 
 
 class ItemStatus(StrEnum):

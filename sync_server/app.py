@@ -5,12 +5,24 @@ routers wired in one place.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from sync_server import __version__
 from sync_server.api.deps import RateLimiter
-from sync_server.api.middleware import BodyLimit, NoStore
-from sync_server.api.routes import api_keys, attendees, children, events, health, scans
+from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
+from sync_server.api.routes import (
+    api_keys,
+    attendees,
+    children,
+    conflicts,
+    devices,
+    events,
+    health,
+    imports,
+    scans,
+    sync,
+)
 from sync_server.db import make_engine
 from sync_server.errors import install_error_handlers
 from sync_server.settings import Settings, get_settings
@@ -33,10 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_engine = engine.execution_options(sqlite_immediate=False)
     app.state.secret = settings.secret()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.enroll_limiter = RateLimiter(30)  # per client address: enrolment codes are guessable
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes)
+    app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
     for router in (health.router, api_keys.router, events.router, children.ticket_types,
-                   children.zones, children.checkpoints, attendees.router, scans.router):
+                   children.zones, children.checkpoints, attendees.router, imports.router,
+                   scans.router, devices.router, sync.router, conflicts.router):
         app.include_router(router)
     return app

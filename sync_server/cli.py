@@ -43,6 +43,8 @@ def _register() -> None:
     app.command("init")(init)
     app.command("server")(server)
     app.add_typer(db_app, name="db")
+    from sync_server.cli_tools import tools_app  # import, tickets
+    app.add_typer(tools_app)
 
 
 _register()

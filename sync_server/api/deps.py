@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from sqlalchemy import Table, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
@@ -42,10 +44,13 @@ __all__ = [
 ]
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_API_KEYS: Table = ApiKey.__table__  # type: ignore[assignment]
+_DEVICES: Table = Device.__table__  # type: ignore[assignment]
+_HASH = {"api_key": "key_hash", "device": "token_hash"}
 LAST_USED_GRANULARITY = timedelta(seconds=60)
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -53,7 +58,7 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session per request; reads skip SQLite's up-front write lock. Services commit."""
     engine: Engine = request.app.state.engine
     if request.method in READ_METHODS:
@@ -127,46 +132,29 @@ def _authenticate(request: Request) -> Principal:
     if token is None or kind is None:
         raise _invalid()
     digest = hash_token(request.app.state.secret, token)
-    now = utcnow()
-    with Session(request.app.state.read_engine) as session:
-        principal, stale = _lookup(session, kind, digest, now)
-    if stale:
-        _touch(request.app.state.engine, principal, now)
-    return principal
-
-
-def _lookup(session: Session, kind: str, digest: str, now: datetime) -> tuple[Principal, bool]:
+    table = _API_KEYS if kind == "api_key" else _DEVICES
+    used = table.c.last_used_at if kind == "api_key" else table.c.last_seen_at
+    columns = [table.c.id, table.c.organization_id, table.c.revoked_at, used]
     if kind == "api_key":
-        key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
-        if key is None or key.revoked_at is not None:
-            raise _invalid()
-        principal = Principal(key.organization_id, key.id, kind, frozenset(key.scopes))
-        stale = key.last_used_at is None or now - key.last_used_at > LAST_USED_GRANULARITY
-    else:
-        device = session.exec(select(Device).where(Device.token_hash == digest)).first()
-        if device is None or device.revoked_at is not None:
-            raise _invalid()
-        principal = Principal(device.organization_id, device.id, kind, frozenset({Scope.SCAN}))
-        stale = device.last_seen_at is None or now - device.last_seen_at > LAST_USED_GRANULARITY
-    return principal, stale
-
-
-def _touch(engine: Engine, principal: Principal, now: datetime) -> None:
-    """Record last use in its own short write transaction (throttled to once a minute)."""
-    model = ApiKey if principal.kind == "api_key" else Device
-    column = "last_used_at" if principal.kind == "api_key" else "last_seen_at"
-    with Session(engine) as session:
-        row = session.get(model, principal.subject_id)
-        if row is not None:
-            setattr(row, column, now)
-            session.add(row)
-            session.commit()
+        columns.append(table.c.scopes)
+    with request.app.state.read_engine.connect() as conn:
+        row = conn.execute(sa_select(*columns).where(table.c[_HASH[kind]] == digest)).first()
+    if row is None or row.revoked_at is not None:
+        raise _invalid()
+    scopes = frozenset(row.scopes) if kind == "api_key" else frozenset({Scope.SCAN})
+    principal = Principal(row.organization_id, row.id, kind, scopes)
+    now = utcnow()
+    last = row[3]
+    if last is None or now - last > LAST_USED_GRANULARITY:
+        with request.app.state.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == row.id).values({used.name: now}))
+    return principal
 
 
 def require(*scopes: Scope) -> Callable[..., Principal]:
     """A dependency that authenticates, rate-limits and checks for any of `scopes`."""
 
-    def dependency(request: Request, response: Response) -> Principal:
+    async def dependency(request: Request, response: Response) -> Principal:
         principal = _authenticate(request)
         limiter: RateLimiter = request.app.state.rate_limiter
         limit, remaining, reset = limiter.hit(principal.subject_id)

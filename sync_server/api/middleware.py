@@ -1,4 +1,6 @@
-"""Pure ASGI middleware: request body limits (413) and `Cache-Control: private, no-store`."""
+"""Pure ASGI middleware: request body limits (413), NUL characters in URLs (422) and
+`Cache-Control: private, no-store`.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_server.errors import error_body
 
-__all__ = ["BodyLimit", "NoStore"]
+__all__ = ["BodyLimit", "NoNulInUrl", "NoStore"]
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(error_body("payload_too_large",
-                                 f"The request body is larger than {limit} bytes")).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"private, no-store"), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    await _send_error(send, 413, "payload_too_large",
+                      f"The request body is larger than {limit} bytes")
 
 
 class BodyLimit:
@@ -56,6 +62,23 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class NoNulInUrl:
+    """No id, filter or search term holds a NUL character, and PostgreSQL cannot even compare
+    text with one: a URL carrying one is refused before any route sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope["query_string"]
+            or b"\x00" in scope["query_string"]
+        ):
+            await _send_error(send, 422, "validation_error", "The URL contains a NUL character")
+            return
+        await self.app(scope, receive, send)
 
 
 class NoStore:

@@ -1,4 +1,6 @@
-"""Cursor pagination of lists, newest first: `{"object": "list", "data", "has_more", "next_cursor"}`."""
+"""Cursor pagination of lists, newest first:
+`{"object": "list", "data", "has_more", "next_cursor"}`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlmodel import Session, SQLModel, col
 from sqlmodel.sql.expression import SelectOfScalar
 
 from sync_server.errors import ApiError
+from sync_server.models.base import storable
 
 __all__ = ["Page", "paginate"]
 
@@ -37,10 +40,13 @@ def _decode(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, row_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), str(row_id)
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time is aware")
+        return moment, storable(str(row_id))
     except (ValueError, TypeError) as exc:
-        raise ApiError(422, "validation_error", "Invalid cursor",
-                       [{"field": "cursor", "code": "invalid", "message": "Invalid cursor"}]) from exc
+        detail = {"field": "cursor", "code": "invalid", "message": "Invalid cursor"}
+        raise ApiError(422, "validation_error", "Invalid cursor", [detail]) from exc
 
 
 def paginate(

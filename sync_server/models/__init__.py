@@ -6,7 +6,12 @@ from sync_server.models.core import ApiKey, Organization
 from sync_server.models.devices import Conflict, Device, DoorRegistration
 from sync_server.models.events import Checkpoint, Event, TicketType, Zone
 from sync_server.models.people import Attendee, AttendeeTombstone, Scan
-from sync_server.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "ApiKey",

@@ -1,17 +1,61 @@
-"""Column helpers shared by every table: aware UTC times, JSON lists and objects, new ids."""
+"""Column helpers shared by every table (aware UTC times, JSON lists and objects, new ids) and
+the base of request bodies (unknown fields and text no database can keep are refused).
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
 from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from shared.ids import make_id
 from sync_server.db import UTCDateTime, utcnow
 
-__all__ = ["json_field", "new_id", "time_field", "utcnow"]
+__all__ = ["Input", "UTCDatetime", "json_field", "new_id", "storable", "time_field", "utcnow"]
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 has no UTC instant
+        raise ValueError("the time is out of range") from None
+
+
+# An aware instant, normalized to UTC on the way in (the wire speaks `…Z`).
+UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+def storable(value: Any) -> Any:
+    """Refuse text that neither database can keep: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise ValueError("text may not contain NUL characters or lone surrogates")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable(key)
+            storable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            storable(item)
+    return value
+
+
+class Input(BaseModel):
+    """A request body: unknown fields and unstorable text answer 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
 
 
 def new_id(prefix: str) -> str:

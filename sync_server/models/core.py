@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from sqlmodel import Field, SQLModel
 
-from sync_server.models.base import json_field, time_field
+from sync_server.models.base import Input, json_field, time_field
 
 __all__ = ["ApiKey", "ApiKeyCreate", "ApiKeyCreated", "ApiKeyPublic", "Organization", "Scope"]
 
@@ -29,9 +29,16 @@ class Organization(SQLModel, table=True):
     created_at: datetime = time_field(nullable=False, default_now=True)
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(min_length=1)
+
+    @field_validator("scopes")
+    @classmethod
+    def _not_scan(cls, scopes: list[Scope]) -> list[Scope]:
+        if Scope.SCAN in scopes:
+            raise ValueError("the scan scope belongs to device tokens, not API keys")
+        return scopes
 
 
 class ApiKey(SQLModel, table=True):

@@ -7,14 +7,13 @@ from enum import StrEnum
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 from pydantic import Field as PField
-from pydantic import model_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.rules import CheckpointDirection
-from sync_server.models.base import json_field, time_field
+from sync_server.models.base import Input, UTCDatetime, json_field, time_field
 
 __all__ = [
     "Checkpoint",
@@ -52,10 +51,6 @@ def _known_timezone(name: str) -> str:
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 def _check_window(start: datetime | None, end: datetime | None, what: str) -> None:
     if start is not None and end is not None and end < start:
         raise ValueError(f"{what} ends before it starts")
@@ -67,11 +62,11 @@ class EventStatus(StrEnum):
     ARCHIVED = "archived"
 
 
-class EventCreate(_Input):
+class EventCreate(Input):
     name: Name
     slug: Slug
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: UTCDatetime | None = None
+    ends_at: UTCDatetime | None = None
     timezone: TimeZoneName = "UTC"
     capacity: int | None = PField(default=None, ge=0, le=10_000_000)
     status: EventStatus = EventStatus.PUBLISHED
@@ -82,11 +77,11 @@ class EventCreate(_Input):
         return self
 
 
-class EventUpdate(_Input):
+class EventUpdate(Input):
     name: Name | None = None
     slug: Slug | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: UTCDatetime | None = None
+    ends_at: UTCDatetime | None = None
     timezone: TimeZoneName | None = None
     capacity: int | None = PField(default=None, ge=0, le=10_000_000)
     status: EventStatus | None = None
@@ -110,6 +105,7 @@ class Event(SQLModel, table=True):
     key_digest: str = Field(max_length=16, index=True)
     change_seq: int = 0
     next_ticket_type_number: int = 1
+    tombstone_floor: int = 0
     created_at: datetime = time_field(nullable=False, default_now=True)
     updated_at: datetime = time_field(nullable=False, default_now=True)
 
@@ -129,12 +125,12 @@ class EventPublic(BaseModel):
     updated_at: datetime
 
 
-class TicketTypeCreate(_Input):
+class TicketTypeCreate(Input):
     name: Name
     slug: Slug
     is_vip: bool = False
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UTCDatetime | None = None
+    valid_until: UTCDatetime | None = None
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -142,12 +138,12 @@ class TicketTypeCreate(_Input):
         return self
 
 
-class TicketTypeUpdate(_Input):
+class TicketTypeUpdate(Input):
     name: Name | None = None
     slug: Slug | None = None
     is_vip: bool | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UTCDatetime | None = None
+    valid_until: UTCDatetime | None = None
 
 
 class TicketType(SQLModel, table=True):
@@ -180,12 +176,12 @@ class TicketTypePublic(BaseModel):
     updated_at: datetime
 
 
-class ZoneCreate(_Input):
+class ZoneCreate(Input):
     name: Name
     capacity: int | None = PField(default=None, ge=0, le=10_000_000)
 
 
-class ZoneUpdate(_Input):
+class ZoneUpdate(Input):
     name: Name | None = None
     capacity: int | None = PField(default=None, ge=0, le=10_000_000)
 
@@ -213,7 +209,7 @@ class ZonePublic(BaseModel):
     updated_at: datetime
 
 
-class CheckpointCreate(_Input):
+class CheckpointCreate(Input):
     name: Name
     zone_id: str | None = PField(default=None, max_length=40)
     direction: CheckpointDirection = CheckpointDirection.IN
@@ -224,8 +220,8 @@ class CheckpointCreate(_Input):
     max_entries: int | None = PField(default=None, ge=0, le=1_000_000)
     allow_reentry: bool = True
     anti_passback: bool = True
-    open_from: AwareDatetime | None = None
-    open_until: AwareDatetime | None = None
+    open_from: UTCDatetime | None = None
+    open_until: UTCDatetime | None = None
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -233,7 +229,7 @@ class CheckpointCreate(_Input):
         return self
 
 
-class CheckpointUpdate(_Input):
+class CheckpointUpdate(Input):
     name: Name | None = None
     zone_id: str | None = PField(default=None, max_length=40)
     direction: CheckpointDirection | None = None
@@ -244,8 +240,8 @@ class CheckpointUpdate(_Input):
     max_entries: int | None = PField(default=None, ge=0, le=1_000_000)
     allow_reentry: bool | None = None
     anti_passback: bool | None = None
-    open_from: AwareDatetime | None = None
-    open_until: AwareDatetime | None = None
+    open_from: UTCDatetime | None = None
+    open_until: UTCDatetime | None = None
 
 
 class Checkpoint(SQLModel, table=True):

@@ -6,14 +6,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic import Field as PField
-from pydantic import model_validator
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.rules import AttendeeStatus, Direction
-from sync_server.models.base import json_field, time_field
+from sync_server.models.base import Input, UTCDatetime, json_field, time_field
 
 __all__ = [
     "Attendee",
@@ -40,9 +46,7 @@ class AttendeeSource(StrEnum):
     DOOR = "door"
 
 
-class AttendeeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AttendeeCreate(Input):
     first_name: Name
     last_name: Name
     email: EmailStr | None = None
@@ -53,21 +57,24 @@ class AttendeeCreate(BaseModel):
     custom_data: dict[str, Any] = PField(default_factory=dict)
     code: Code | None = None
     status: AttendeeStatus = AttendeeStatus.VALID
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UTCDatetime | None = None
+    valid_until: UTCDatetime | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
         if len(repr(self.custom_data)) > MAX_CUSTOM_DATA_BYTES:
             raise ValueError("custom_data is larger than 16 kB")
-        if self.code is not None and self.code.upper().startswith("DC1"):
-            raise ValueError("custom codes may not start with DC1 (reserved for signed tickets)")
         return self
 
+    @field_validator("code")
+    @classmethod
+    def _not_signed(cls, code: str | None) -> str | None:
+        if code is not None and code.upper().startswith("DC1"):
+            raise ValueError("custom codes may not start with DC1 (reserved for signed tickets)")
+        return code
 
-class AttendeeUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class AttendeeUpdate(Input):
     first_name: Name | None = None
     last_name: Name | None = None
     email: EmailStr | None = None
@@ -78,8 +85,8 @@ class AttendeeUpdate(BaseModel):
     custom_data: dict[str, Any] | None = None
     code: Code | None = None
     status: AttendeeStatus | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UTCDatetime | None = None
+    valid_until: UTCDatetime | None = None
 
 
 class Attendee(SQLModel, table=True):
@@ -112,6 +119,7 @@ class Attendee(SQLModel, table=True):
     entries: int = 0
     last_scan_at: datetime | None = time_field()
     seq: int = 0
+    status_changed_at: datetime | None = time_field()
     created_at: datetime = time_field(nullable=False, default_now=True)
     updated_at: datetime = time_field(nullable=False, default_now=True)
 
@@ -158,13 +166,13 @@ class ScanRequest(BaseModel):
 
     code: str = PField(max_length=100_000)
     direction: Direction | None = None
-    scanned_at: AwareDatetime | None = None
+    scanned_at: UTCDatetime | None = None
     id: str | None = PField(default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     operator: str | None = PField(default=None, max_length=200)
 
 
 class Scan(SQLModel, table=True):
-    """One reading: accepted or denied, online or synced from a device; voided ones stop counting."""
+    """One reading: accepted or denied, online or synced from a device; voided ones don't count."""
 
     __tablename__ = "scans"
     __table_args__ = (
@@ -195,6 +203,8 @@ class Scan(SQLModel, table=True):
     device_status: str | None = Field(default=None, max_length=16)
     device_reason: str | None = Field(default=None, max_length=40)
     conflict_id: str | None = Field(default=None, max_length=40)
+    ordered_at: datetime | None = time_field()
+    result: dict[str, Any] = json_field(dict)
 
 
 class ScanPublic(BaseModel):

@@ -27,6 +27,7 @@ __all__ = [
     "AttendeeFilters",
     "attendee_public",
     "create_attendee",
+    "create_attendee_row",
     "delete_attendee",
     "filtered_attendees",
     "get_attendee",
@@ -101,10 +102,13 @@ def _save(session: Session, attendee: Attendee) -> None:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        text = str(exc.orig).lower()
+        # Only the first line names the constraint: the values after it may contain anything.
+        text = str(exc.orig).splitlines()[0].lower()
+        if "email_norm" in text:
+            raise conflict("An attendee with this email is already registered", "email") from exc
         if "code" in text:
             raise conflict("Another attendee of this event has this code", "code") from exc
-        raise conflict("An attendee with this email is already registered", "email") from exc
+        raise
 
 
 def create_attendee(
@@ -134,6 +138,37 @@ def create_attendee(
     return attendee
 
 
+def create_attendee_row(
+    session: Session,
+    *,
+    event_id: str,
+    data: AttendeeCreate,
+    source: AttendeeSource,
+    secret: bytes,
+    attendee_id: str,
+) -> str | None:
+    """Insert one attendee inside the caller's transaction (a savepoint guards it); answers an
+    error message instead of raising, for batch callers that report per item."""
+    event = session.get(Event, event_id)
+    assert event is not None
+    ticket_type = session.exec(select(TicketType).where(
+        TicketType.event_id == event_id, TicketType.slug == data.ticket_type)).first()
+    if ticket_type is None:
+        return f"unknown ticket type {data.ticket_type!r}"
+    fields = data.model_dump(exclude={"ticket_type"})
+    attendee = Attendee(
+        id=attendee_id, event_id=event_id, **fields, email_norm=_norm_email(data.email),
+        ticket_type_id=ticket_type.id, qr=issue_qr(event, ticket_type, attendee_id, fields, secret),
+        source=source, seq=bump_seq(session, event_id),
+    )
+    try:
+        with session.begin_nested():
+            session.add(attendee)
+    except IntegrityError:
+        return "an attendee with this email or id already exists"
+    return None
+
+
 def update_attendee(
     session: Session, *, event: Event, attendee: Attendee, data: AttendeeUpdate, secret: bytes
 ) -> tuple[Attendee, str | None]:
@@ -155,6 +190,8 @@ def update_attendee(
     previous_status = attendee.status
     for name, value in changes.items():
         setattr(attendee, name, value)
+    if attendee.status != previous_status:
+        attendee.status_changed_at = utcnow()
     attendee.ticket_type_id = ticket_type.id
     attendee.email_norm = _norm_email(attendee.email)
     attendee.qr = issue_qr(event, ticket_type, attendee.id, attendee.model_dump(), secret)

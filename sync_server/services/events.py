@@ -39,11 +39,17 @@ CHILD_PREFIX: dict[type[SQLModel], str] = {
     Checkpoint: ids.CHECKPOINT,
 }
 CHILD_NAME = {TicketType: "ticket type", Zone: "zone", Checkpoint: "checkpoint"}
+CHILD_WINDOWS = {TicketType: ("valid_from", "valid_until"), Checkpoint: ("open_from", "open_until")}
 
 
 def conflict(message: str, field: str | None = None) -> ApiError:
     details = [{"field": field, "code": "duplicate", "message": message}] if field else []
     return ApiError(409, "conflict", message, details)
+
+
+def _invalid(field: str, code: str, message: str) -> ApiError:
+    return ApiError(422, "validation_error", message,
+                    [{"field": field, "code": code, "message": message}])
 
 
 def create_event(session: Session, *, organization_id: str, data: EventCreate, secret: bytes) -> Event:
@@ -89,13 +95,14 @@ def _decrypt(token: str, secret: bytes) -> bytes:
     return decrypt_private_key(token, secret)
 
 
-def bump_seq(session: Session, event_id: str) -> int:
-    """Take the event's next change sequence number (row-locked until the transaction ends)."""
-    result = session.execute(
-        update(Event)
-        .where(col(Event.id) == event_id)
-        .values(change_seq=Event.change_seq + 1)
-        .returning(col(Event.change_seq))
+def bump_seq(session: Session, event_id: str, count: int = 1) -> int:
+    """Take the event's next `count` change sequence numbers (the event row stays locked until
+    the transaction ends, so sequence numbers commit in order); answers the last one."""
+    table = Event.__table__
+    result = session.connection().execute(
+        update(table).where(table.c.id == event_id)  # type: ignore[attr-defined]
+        .values(change_seq=table.c.change_seq + count)  # type: ignore[attr-defined]
+        .returning(table.c.change_seq)  # type: ignore[attr-defined]
     )
     return int(result.scalar_one())
 
@@ -123,11 +130,22 @@ def create_child(session: Session, model: type[T], event: Event, data: BaseModel
 
 
 def update_child(session: Session, row: T, changes: dict[str, Any]) -> T:
+    """Apply a PATCH; a null for a required field, or a window that would end before it starts,
+    is a 422 (the window is checked whole, with the half the PATCH did not send)."""
+    columns = type(row).__table__.columns  # type: ignore[attr-defined]
+    for name, value in changes.items():
+        if value is None and not columns[name].nullable:
+            raise _invalid(name, "null", f"{name} cannot be null")
+    window = CHILD_WINDOWS.get(type(row))
+    if window is not None:
+        start, end = (changes.get(name, getattr(row, name)) for name in window)
+        if start is not None and end is not None and end < start:
+            raise _invalid(window[1], "window", "the window ends before it starts")
     for name, value in changes.items():
         setattr(row, name, value)
     setattr(row, "updated_at", utcnow())
     session.add(row)
-    _commit(session, "A ticket type with this slug already exists", "slug")
+    _commit(session, f"A {CHILD_NAME[type(row)]} with this slug already exists", "slug")
     return row
 
 
@@ -137,8 +155,9 @@ def save_checkpoint(
     """Create or update a checkpoint after checking its zone and ticket types belong to the event."""
     changes = data.model_dump(exclude_unset=row is not None)
     zone_id = changes.get("zone_id")
-    if zone_id is not None:
-        get_child(session, Zone, event, zone_id)
+    zone = session.get(Zone, zone_id) if zone_id is not None and len(zone_id) <= 40 else None
+    if zone_id is not None and (zone is None or zone.event_id != event.id):
+        raise _invalid("zone_id", "unknown", "no such zone in this event")
     wanted = set(changes.get("allowed_ticket_types") or [])
     if wanted:
         known = set(session.exec(select(TicketType.slug).where(TicketType.event_id == event.id)))

@@ -1,6 +1,9 @@
 """Online scans: resolve the code (custom code, then signed `DC1`), decide with `shared.decide` on
 the attendee's folded history and the zone's occupancy, and record the reading, in one
 transaction that is safe when two gates scan the same ticket at once.
+
+This is the hottest path of the server, so it speaks SQLAlchemy Core: a handful of statements,
+no unit-of-work flush.
 """
 
 from __future__ import annotations
@@ -9,8 +12,11 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from shared.rules import (
     AttendeeStatus,
@@ -18,6 +24,7 @@ from shared.rules import (
     CheckpointDirection,
     CheckpointPolicy,
     Direction,
+    History,
     Reason,
     ScanInput,
     Status,
@@ -43,10 +50,28 @@ from sync_server.errors import ApiError, not_found
 from sync_server.models import Attendee, Checkpoint, Event, Scan, TicketType, Zone
 from sync_server.services.events import bump_seq
 
-__all__ = ["Resolution", "ScanOutcome", "ScanRequestData", "policy_of", "resolve_code", "scan_online"]
+__all__ = [
+    "CheckpointRef",
+    "Resolution",
+    "ScanOutcome",
+    "ScanRequestData",
+    "ScannedAttendee",
+    "policy_of",
+    "resolve_code",
+    "scan_online",
+    "stored_code",
+    "ticket_of",
+]
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_STORED_CODE = 512
+
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[assignment]
+ATTENDEES: Table = Attendee.__table__  # type: ignore[assignment]
+TICKET_TYPES: Table = TicketType.__table__  # type: ignore[assignment]
+ZONES: Table = Zone.__table__  # type: ignore[assignment]
+SCANS: Table = Scan.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +95,30 @@ class ScanRequestData:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckpointRef:
+    id: str
+    event_id: str
+    zone_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedAttendee:
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    ticket_type: str
+    tags: list[str]
+    is_vip: bool
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class ScanOutcome:
     verdict: Verdict
-    scan: Scan | None
-    attendee: Attendee | None
-    ticket_type: TicketType | None
-    checkpoint: Checkpoint
+    scan_id: str | None
+    attendee: ScannedAttendee | None
+    checkpoint: CheckpointRef
     scanned_at: datetime
 
 
@@ -84,7 +127,8 @@ def stored_code(raw: str) -> str:
     return _UNPRINTABLE.sub("\ufffd", raw[:MAX_STORED_CODE])
 
 
-def policy_of(checkpoint: Checkpoint) -> CheckpointPolicy:
+def policy_of(checkpoint: Any) -> CheckpointPolicy:
+    """The rules' view of a checkpoint (a `Checkpoint` or a row with the same columns)."""
     return CheckpointPolicy(
         id=checkpoint.id,
         event_id=checkpoint.event_id,
@@ -102,7 +146,8 @@ def policy_of(checkpoint: Checkpoint) -> CheckpointPolicy:
     )
 
 
-def ticket_of(attendee: Attendee, event_id: str, ticket_type: TicketType) -> Ticket:
+def ticket_of(attendee: Any, event_id: str, ticket_type: Any) -> Ticket:
+    """The rules' view of an attendee; validity narrows to the ticket type's window."""
     valid_from, valid_until = attendee.valid_from, attendee.valid_until
     if ticket_type.valid_from is not None:
         valid_from = max(filter(None, (valid_from, ticket_type.valid_from)))
@@ -122,17 +167,21 @@ def ticket_of(attendee: Attendee, event_id: str, ticket_type: TicketType) -> Tic
     )
 
 
-def resolve_code(session: Session, event: Event, raw: str) -> Resolution:
-    """SPEC section 5: exact custom code of the event, else a signed ticket, else unknown."""
+def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
+    """SPEC section 5: exact custom code of the event, else a signed ticket, else unknown.
+
+    `event` is the event row being scanned (id, organization_id, key_digest, ticket_public_key).
+    A code or ticket of another event of the same organization resolves (to `wrong_event`).
+    """
     try:
         code = normalize_code(raw)
     except MalformedCode:
         return Resolution(error=Reason.MALFORMED_CODE)
     if not is_signed_code(code):
-        rows = session.exec(
-            select(Attendee.id, Attendee.event_id, Event.organization_id)
-            .join(Event, col(Event.id) == col(Attendee.event_id))
-            .where(Attendee.code == code)
+        rows = conn.execute(
+            select(ATTENDEES.c.id, ATTENDEES.c.event_id, EVENTS.c.organization_id)
+            .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
+            .where(ATTENDEES.c.code == code)
         ).all()
         for attendee_id, event_id, org in sorted(rows, key=lambda r: r[1] != event.id):
             if org == event.organization_id:
@@ -140,9 +189,9 @@ def resolve_code(session: Session, event: Event, raw: str) -> Resolution:
         return Resolution(error=Reason.UNKNOWN_CODE)
     try:
         digest = decode_ticket(code).payload.event_digest.hex()
-        owner = event if digest == event.key_digest else session.exec(
-            select(Event).where(Event.key_digest == digest,
-                                Event.organization_id == event.organization_id)
+        owner = event if digest == event.key_digest else conn.execute(
+            select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
+                EVENTS.c.key_digest == digest, EVENTS.c.organization_id == event.organization_id)
         ).first()
         if owner is None:
             return Resolution(error=Reason.INVALID_SIGNATURE)
@@ -154,101 +203,139 @@ def resolve_code(session: Session, event: Event, raw: str) -> Resolution:
     return Resolution(attendee_id=payload.attendee_id, event_id=owner.id)
 
 
-def _locked(session: Session, model: type[Zone] | type[Attendee], row_id: str) -> Zone | Attendee | None:
-    query = select(model).where(col(model.id) == row_id).with_for_update()
-    return session.exec(query.execution_options(populate_existing=True)).first()
+def _checkpoint_and_event(conn: Connection, checkpoint_id: str, organization_id: str) -> tuple[Row[Any], Row[Any]]:
+    if len(checkpoint_id) > 40:
+        raise not_found("checkpoint")
+    checkpoint = conn.execute(select(CHECKPOINTS).where(CHECKPOINTS.c.id == checkpoint_id)).first()
+    event = None
+    if checkpoint is not None:
+        event = conn.execute(
+            select(EVENTS.c.id, EVENTS.c.organization_id, EVENTS.c.key_digest,
+                   EVENTS.c.ticket_public_key).where(EVENTS.c.id == checkpoint.event_id)
+        ).first()
+    if checkpoint is None or event is None or event.organization_id != organization_id:
+        raise not_found("checkpoint")
+    return checkpoint, event
+
+
+def _attendee_row(conn: Connection, attendee_id: str, *, lock: bool) -> Row[Any] | None:
+    query = (
+        select(ATTENDEES, TICKET_TYPES.c.slug.label("tt_slug"), TICKET_TYPES.c.is_vip.label("tt_vip"),
+               TICKET_TYPES.c.valid_from.label("tt_from"), TICKET_TYPES.c.valid_until.label("tt_until"))
+        .join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
+        .where(ATTENDEES.c.id == attendee_id)
+    )
+    return conn.execute(query.with_for_update(of=ATTENDEES) if lock else query).first()
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeView:
+    slug: str
+    is_vip: bool
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+def _type_view(row: Row[Any]) -> _TypeView:
+    return _TypeView(row.tt_slug, row.tt_vip, row.tt_from, row.tt_until)
+
+
+def _scanned(row: Row[Any]) -> ScannedAttendee:
+    return ScannedAttendee(row.id, row.first_name, row.last_name, row.email, row.tt_slug,
+                           list(row.tags), row.tt_vip, row.status)
 
 
 def scan_online(
     session: Session, *, organization_id: str, checkpoint_id: str, request: ScanRequestData
 ) -> ScanOutcome:
     """Decide one scan at a checkpoint and record it; commits."""
-    checkpoint = session.get(Checkpoint, checkpoint_id) if len(checkpoint_id) <= 40 else None
-    event = session.get(Event, checkpoint.event_id) if checkpoint else None
-    if checkpoint is None or event is None or event.organization_id != organization_id:
-        raise not_found("checkpoint")
+    conn = session.connection()
+    checkpoint, event = _checkpoint_and_event(conn, checkpoint_id, organization_id)
+    ref = CheckpointRef(checkpoint.id, checkpoint.event_id, checkpoint.zone_id)
     try:
         direction = effective_direction(CheckpointDirection(checkpoint.direction), request.direction)
     except ValueError as exc:
         raise ApiError(422, "validation_error", str(exc),
                        [{"field": "direction", "code": "direction", "message": str(exc)}]) from exc
+    if request.scan_id is not None:
+        existing = conn.execute(select(SCANS).where(SCANS.c.id == request.scan_id)).first()
+        if existing is not None:
+            return _replayed(conn, existing, ref)
     now = utcnow()
     scanned_at = request.scanned_at or now
-    if request.scan_id is not None:
-        existing = session.get(Scan, request.scan_id)
-        if existing is not None:
-            return _replayed(session, existing, checkpoint)
-    found = resolve_code(session, event, request.code)
-    zone = _locked(session, Zone, checkpoint.zone_id) if checkpoint.zone_id else None
-    attendee = _locked(session, Attendee, found.attendee_id) if found.attendee_id else None
-    ticket_type = session.get(TicketType, attendee.ticket_type_id) if isinstance(attendee, Attendee) else None
-    assert zone is None or isinstance(zone, Zone)
-    ticket = None
-    if isinstance(attendee, Attendee) and ticket_type is not None:
-        ticket = ticket_of(attendee, found.event_id or event.id, ticket_type)
-    code_error = found.error or (Reason.UNKNOWN_CODE if ticket is None else None)
-    history = history_from_state(attendee.state) if isinstance(attendee, Attendee) else None
-    verdict = decide(
-        ScanInput(
-            policy_of(checkpoint),
-            now,
-            direction,
-            ticket=ticket,
-            code_error=code_error,
-            history=history or history_from_state({}),
-            zone=ZoneOccupancy(zone.capacity, zone.occupancy) if zone else None,
-            device_id=request.device_id,
-        )
-    )
-    scan = None
+    found = resolve_code(conn, event, request.code)
+    zone = None
+    if checkpoint.zone_id:  # every scan of a zone queues here: exact occupancy, no double entry
+        zone = conn.execute(select(ZONES.c.capacity, ZONES.c.occupancy)
+                            .where(ZONES.c.id == checkpoint.zone_id).with_for_update()).first()
+    row = _attendee_row(conn, found.attendee_id, lock=True) if found.attendee_id else None
+    ticket = ticket_of(row, found.event_id or event.id, _type_view(row)) if row else None
+    history = history_from_state(row.state) if row is not None else History()
+    verdict = decide(ScanInput(
+        policy_of(checkpoint), now, direction, ticket=ticket,
+        code_error=found.error or (None if ticket else Reason.UNKNOWN_CODE), history=history,
+        zone=ZoneOccupancy(zone.capacity, zone.occupancy) if zone else None,
+        device_id=request.device_id,
+    ))
+    scan_id = None
     if verdict.record:
-        scan = Scan(
-            id=request.scan_id or str(uuid.uuid4()),
-            event_id=event.id,
-            checkpoint_id=checkpoint.id,
-            zone_id=checkpoint.zone_id,
-            attendee_id=ticket.attendee_id if ticket and ticket.event_id == event.id else None,
-            code=stored_code(request.code),
-            direction=direction,
-            status=verdict.status,
-            reason=verdict.reason,
-            warnings=list(verdict.warnings),
-            occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0,
-            scanned_at=scanned_at,
-            received_at=now,
+        own = row is not None and row.event_id == event.id
+        scan_id = request.scan_id or str(uuid.uuid4())
+        try:
+            conn.execute(insert(SCANS).values(
+                id=scan_id, event_id=event.id, checkpoint_id=checkpoint.id,
+                zone_id=checkpoint.zone_id, attendee_id=row.id if own and row else None,
+                code=stored_code(request.code), direction=direction.value,
+                status=verdict.status.value, reason=verdict.reason.value,
+                warnings=[w.value for w in verdict.warnings],
+                occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0, voided=False,
+                scanned_at=scanned_at, ordered_at=scanned_at, received_at=now,
             device_id=request.device_id,
-            operator=request.operator,
-            manual=request.manual,
-        )
-        session.add(scan)
-        if isinstance(attendee, Attendee) and scan.attendee_id and history is not None:
+                operator=request.operator, offline=False, manual=request.manual, result={},
+            ))
+        except IntegrityError:
+            if request.scan_id is None:
+                raise
+            return _lost_race(session, request.scan_id, ref)
+        if own and row is not None:
             after = history.apply(verdict.as_reading(checkpoint.id, scanned_at, request.device_id))
-            attendee.state = history_to_state(after)
-            if verdict.accepted:
-                attendee.entries += 1 if direction is Direction.IN else 0
-                attendee.last_scan_at = scanned_at
-            attendee.seq = bump_seq(session, event.id)
-            session.add(attendee)
+            entered = verdict.accepted and direction is Direction.IN
+            conn.execute(update(ATTENDEES).where(ATTENDEES.c.id == row.id).values(
+                state=history_to_state(after),
+                entries=row.entries + (1 if entered else 0),
+                last_scan_at=scanned_at if verdict.accepted else row.last_scan_at,
+                seq=bump_seq(session, event.id),
+            ))
         if zone is not None and verdict.accepted and verdict.occupancy_delta:
-            zone.occupancy += verdict.occupancy_delta
-            session.add(zone)
+            conn.execute(update(ZONES).where(ZONES.c.id == checkpoint.zone_id)
+                         .values(occupancy=ZONES.c.occupancy + verdict.occupancy_delta))
     session.commit()
-    return ScanOutcome(verdict, scan, attendee if isinstance(attendee, Attendee) else None,
-                       ticket_type, checkpoint, scanned_at)
+    return ScanOutcome(verdict, scan_id, _scanned(row) if row and verdict.attendee else None,
+                       ref, scanned_at)
 
 
-def _replayed(session: Session, scan: Scan, checkpoint: Checkpoint) -> ScanOutcome:
+def _lost_race(session: Session, scan_id: str, ref: CheckpointRef) -> ScanOutcome:
+    """A retry that raced its original and lost (the id is taken): answer what the original
+    answered; nothing of this attempt is kept."""
+    session.rollback()
+    conn = session.connection()
+    existing = conn.execute(select(SCANS).where(SCANS.c.id == scan_id)).first()
+    if existing is None:  # the id was not the clash
+        raise ApiError(409, "conflict", "The reading could not be recorded; try again")
+    return _replayed(conn, existing, ref)
+
+
+def _replayed(conn: Connection, scan: Row[Any], ref: CheckpointRef) -> ScanOutcome:
     """The first answer again for a scan id that was already recorded (idempotent retries)."""
-    if scan.checkpoint_id != checkpoint.id:
+    if scan.checkpoint_id != ref.id:
         raise ApiError(409, "conflict", "This scan id was used for another reading")
-    attendee = session.get(Attendee, scan.attendee_id) if scan.attendee_id else None
-    ticket_type = session.get(TicketType, attendee.ticket_type_id) if attendee else None
+    row = _attendee_row(conn, scan.attendee_id, lock=False) if scan.attendee_id else None
     summary = None
-    if attendee is not None and ticket_type is not None:
-        summary = AttendeeSummary.of(ticket_of(attendee, scan.event_id, ticket_type))
+    if row is not None:
+        summary = AttendeeSummary.of(ticket_of(row, scan.event_id, _type_view(row)))
     verdict = Verdict(
         Status(scan.status), Reason(scan.reason), Direction(scan.direction),
         tuple(VerdictWarning(w) for w in scan.warnings), summary, scan.zone_id,
         scan.occupancy_delta,
     )
-    return ScanOutcome(verdict, scan, attendee, ticket_type, checkpoint, scan.scanned_at)
+    return ScanOutcome(verdict, scan.id, _scanned(row) if row else None, ref, scan.scanned_at)

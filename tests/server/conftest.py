@@ -101,3 +101,51 @@ def setup_event(org: Org, *, zone_capacity: int | None = None) -> dict[str, Any]
                     json={"name": "Gate B", "zone_id": zone["id"], "direction": "in"}).json()
     return {"event": event, "general": general, "vip": vip, "zone": zone,
             "gate_a": gate_a, "gate_b": gate_b, "id": eid}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """`response` is the error envelope with `status` and `code`; answers its `error` object."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    assert response.headers["cache-control"] == "private, no-store"
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], list)
+    assert "Traceback" not in response.text
+    return dict(error)
+
+
+def add_attendee(org: Org, event_id: str, **fields: Any) -> dict[str, Any]:
+    """Create one attendee (a general ticket unless `ticket_type` says otherwise)."""
+    body = {"first_name": "Ana", "last_name": "Ruiz", "ticket_type": "general", **fields}
+    response = org.client.post(f"/v1/events/{event_id}/attendees", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def scan(client: httpx.Client, checkpoint_id: str, code: str, **extra: Any) -> dict[str, Any]:
+    """One online scan that must answer 200; answers the scan result."""
+    response = client.post(f"/v1/checkpoints/{checkpoint_id}/scans", json={"code": code, **extra})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str, str]]:
+    """Every (method, path, operation id) the app serves from `sync_server` code, HEAD aside;
+    flattens included routers (newer FastAPI keeps them lazily in `app.routes`)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: `app.routes` is already flat
+        routes: Any = app.routes
+    else:
+        routes = iter_route_contexts(app.routes)
+    found = []
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if endpoint is None or not endpoint.__module__.startswith("sync_server"):
+            continue
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                found.append((method, str(route.path), str(route.operation_id or route.name)))
+    return found

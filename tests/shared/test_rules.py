@@ -26,6 +26,7 @@ from shared.rules import (
     decide,
     effective_direction,
     replay,
+    replay_with_deltas,
 )
 
 NOW = datetime(2026, 5, 15, 21, 0, tzinfo=UTC)
@@ -364,3 +365,35 @@ def test_decide_is_total_and_deterministic(
     if ticket is None:
         assert first.reason in {Reason.MALFORMED_CODE, Reason.INVALID_SIGNATURE,
                                 Reason.UNKNOWN_CODE}  # fmt: skip
+
+
+def test_replay_with_deltas_counts_each_person_once_per_stay() -> None:
+    def at(minutes: int, direction: Direction, status: Status = Status.ACCEPTED,
+           zone: str = "zone_main") -> Reading:
+        return Reading("cp_a", zone, direction, status, NOW + timedelta(minutes=minutes))
+
+    history, deltas = replay_with_deltas([
+        at(0, Direction.OUT),                      # not inside: no change
+        at(1, Direction.IN),                       # +1
+        at(2, Direction.IN, Status.DENIED),        # denied: no change
+        at(3, Direction.IN),                       # admitted twice (offline gates): +1
+        at(4, Direction.OUT),                      # -1
+        at(5, Direction.OUT),                      # not inside any more: 0
+        at(6, Direction.IN, zone="cp:cp_merch"),   # zoneless: never counts
+    ])
+    assert deltas == [0, 1, 0, 1, -1, 0, 0]
+    assert not history.presence("zone_main").inside
+    assert history.presence("zone_main").entries == 2
+    assert history.checkpoint_entries["cp_a"] == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(Direction)), st.sampled_from(list(Status))),
+                max_size=40))
+def test_replayed_occupancy_matches_presence(steps: list[tuple[Direction, Status]]) -> None:
+    readings = [Reading("cp_a", "zone_main", d, s, NOW + timedelta(seconds=i))
+                for i, (d, s) in enumerate(steps)]
+    history, deltas = replay_with_deltas(readings)
+    assert sum(deltas) >= 0
+    inside = history.presence("zone_main").inside
+    assert sum(deltas) >= (1 if inside else 0)

@@ -53,17 +53,11 @@ class ScanResult(BaseModel):
 
 
 def scan_result(outcome: ScanOutcome) -> ScanResult:
-    verdict, attendee, ticket_type = outcome.verdict, outcome.attendee, outcome.ticket_type
-    person = None
-    if attendee is not None and ticket_type is not None and verdict.attendee is not None:
-        person = ScanAttendee(
-            id=attendee.id, first_name=attendee.first_name, last_name=attendee.last_name,
-            email=attendee.email, ticket_type=ticket_type.slug, tags=list(attendee.tags),
-            is_vip=ticket_type.is_vip, status=attendee.status,
-        )
+    verdict, attendee = outcome.verdict, outcome.attendee
+    person = ScanAttendee.model_validate(attendee, from_attributes=True) if attendee else None
     return ScanResult(
-        scan_id=outcome.scan.id if outcome.scan else None,
-        recorded=outcome.scan is not None,
+        scan_id=outcome.scan_id,
+        recorded=outcome.scan_id is not None,
         verdict=VerdictPublic(
             status=verdict.status, reason=verdict.reason, message=verdict.message,
             warnings=list(verdict.warnings), inside_since=verdict.inside_since,

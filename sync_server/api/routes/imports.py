@@ -1,0 +1,76 @@
+"""Bulk attendee import: `POST /v1/events/{id}/attendees/import` with a CSV or JSON array body."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from sync_server.api.deps import EventWriteDep, SessionDep, Writer
+from sync_server.services.imports import (
+    ImportOptions,
+    ImportResult,
+    import_attendees,
+    parse_upload,
+    upload_format,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/events/{event_id}", tags=["attendees"])
+
+
+class RowErrorPublic(BaseModel):
+    row: int
+    field: str
+    message: str
+
+
+class ImportResultPublic(BaseModel):
+    object: str = "import_result"
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    errors: list[RowErrorPublic]
+
+    @classmethod
+    def of(cls, result: ImportResult) -> ImportResultPublic:
+        return cls.model_validate(result.public())
+
+
+async def read_upload(request: Request, _: Writer) -> bytes:
+    """The raw body, read only after the caller is known and the content type is acceptable."""
+    upload_format(request.headers.get("content-type"))
+    return await request.body()
+
+
+Upload = Annotated[bytes, Depends(read_upload)]
+
+_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}, "example":
+                     "first_name,last_name,email,ticket_type,tags,custom.seat\n"
+                     "Ana,Ruiz,ana@example.com,vip,press;speaker,A12\n"},
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+    },
+}
+
+
+@router.post("/attendees/import", operation_id="import_attendees",
+             openapi_extra={"requestBody": _BODY},
+             responses={413: {"description": "More than 200,000 rows"},
+                        415: {"description": "Neither CSV nor JSON"},
+                        422: {"description": "Empty or unreadable body; any bad row with atomic"}})
+def import_(body: Upload, event: EventWriteDep, session: SessionDep, request: Request,
+            atomic: bool = False) -> ImportResultPublic:
+    """Upsert attendees by email or code: CSV (header row; `tags` split on `;` or `|`;
+    `custom.<key>` columns) or a JSON array of attendee objects. Bad rows are reported in
+    `errors` (1-based data rows) and skipped, unless `atomic=true`: then nothing is written.
+    """
+    rows = parse_upload(body, request.headers.get("content-type"))
+    result = import_attendees(session, event=event, rows=rows, secret=request.app.state.secret,
+                              options=ImportOptions(atomic=atomic))
+    return ImportResultPublic.of(result)

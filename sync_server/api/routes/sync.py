@@ -1,0 +1,86 @@
+"""Device sync (SPEC section 7): the events a device may scan, pulls by change cursor with
+long-polling, and idempotent batch pushes of offline readings and door registrations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlmodel import Session
+
+from shared.sync import MAX_PULL_LIMIT, PushRequest
+from sync_server.api.deps import Scanner, SessionDep
+from sync_server.db import utcnow
+from sync_server.errors import not_found
+from sync_server.services.devices import record_sync
+from sync_server.services.pull import EVENTS, parse_cursor, pull_page, sync_events, wire_time
+from sync_server.services.push import PushContext, push_batch
+
+router = APIRouter(prefix="/v1/sync", tags=["sync"])
+MAX_WAIT_S = 30
+POLL_S = 0.2
+AppVersion = Annotated[str | None, Header(alias="X-Doorcheck-App-Version", max_length=64)]
+
+
+@router.get("/events", operation_id="sync_events")
+def events(principal: Scanner, session: SessionDep) -> dict[str, Any]:
+    return {"object": "list", "data": sync_events(session.connection(), principal.organization_id),
+            "has_more": False, "next_cursor": None}
+
+
+def _owned_event(conn: Any, principal: Scanner, event_id: str) -> Any:
+    row = conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first() if len(event_id) <= 40 else None
+    if row is None or row.organization_id != principal.organization_id:
+        raise not_found("event")
+    return row
+
+
+@router.get("/events/{event_id}/pull", operation_id="sync_pull")
+async def pull(
+    event_id: str,
+    principal: Scanner,
+    request: Request,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 1000,
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT_S)] = 0,
+) -> JSONResponse:
+    """A page of changes after `cursor`; with `wait=N` and nothing new, waits up to N seconds."""
+    after = parse_cursor(cursor)
+    engine = request.app.state.read_engine
+
+    def page() -> dict[str, Any]:
+        with Session(engine) as session:
+            conn = session.connection()
+            return pull_page(conn, _owned_event(conn, principal, event_id), after, limit)
+
+    def head() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(select(EVENTS.c.change_seq).where(EVENTS.c.id == event_id)).scalar_one())
+
+    result = await run_in_threadpool(page)
+    if wait and after is not None and not result["attendees"]:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and await run_in_threadpool(head) <= after:
+            if await request.is_disconnected():
+                break
+            await asyncio.sleep(POLL_S)
+        result = await run_in_threadpool(page)
+    return JSONResponse(result)
+
+
+@router.post("/push", operation_id="sync_push")
+def push(body: PushRequest, principal: Scanner, session: SessionDep, request: Request,
+         app_version: AppVersion = None) -> dict[str, Any]:
+    """Upload a batch of offline readings and door registrations (each idempotent by its id)."""
+    offset = record_sync(session, device_id=principal.subject_id, device_time=body.device_time,
+                         app_version=app_version) if principal.kind == "device" else 0
+    session.commit()
+    ctx = PushContext(principal.organization_id, principal.subject_id, offset or 0,
+                      request.app.state.secret)
+    results = push_batch(session, ctx, body)
+    return {"server_time": wire_time(utcnow()), "results": results}
