@@ -154,7 +154,7 @@ def _authenticate(request: Request) -> Principal:
 def require(*scopes: Scope) -> Callable[..., Principal]:
     """A dependency that authenticates, rate-limits and checks for any of `scopes`."""
 
-    async def dependency(request: Request, response: Response) -> Principal:
+    def dependency(request: Request, response: Response) -> Principal:
         principal = _authenticate(request)
         limiter: RateLimiter = request.app.state.rate_limiter
         limit, remaining, reset = limiter.hit(principal.subject_id)

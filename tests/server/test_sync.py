@@ -295,3 +295,14 @@ def test_long_poll_sees_another_gates_scan(api: Api, org: Org, venue: dict[str, 
     thread.join(15)
     assert [a["id"] for a in seen["page"]["attendees"]] == [person["id"]]
     assert seen["waited"] < 9, "the long-poll answered when the change landed, not at its timeout"
+
+
+def test_the_same_item_twice_in_one_batch_is_applied_once(api: Api, org: Org,
+                                                          venue: dict[str, Any]) -> None:
+    person = add_attendee(org, venue["id"])
+    gate = Gate(api, org, "Gate A")
+    item = gate.reading(venue["id"], venue["gate_a"]["id"], person["qr"])
+    first, copy = gate.push([item, item])
+    assert first["status"] == "applied" and copy["status"] == "duplicate"
+    assert copy["server_verdict"] == first["server_verdict"]
+    assert occupancy(org, venue) == 1
