@@ -233,10 +233,15 @@ class SignedTicket:
     signed_bytes: bytes
 
 
+@functools.lru_cache(maxsize=64)
+def _private_key(private_raw: bytes) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(private_raw)
+
+
 def issue_ticket(payload: TicketPayload, private_raw: bytes) -> str:
     """Sign a payload into the QR string: ``issue_ticket(p, key.private_bytes())`` -> ``"DC1…"``."""
     signed = payload.to_bytes()
-    signature = Ed25519PrivateKey.from_private_bytes(private_raw).sign(signed)
+    signature = _private_key(private_raw).sign(signed)
     return TICKET_PREFIX + base32_encode(signed + signature)
 
 

@@ -7,17 +7,19 @@ validation): a first pull of 100,000 attendees must stay within a few seconds.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, Text, cast, select
 
 from shared.sync import MAX_PULL_LIMIT
 from sync_server.db import utcnow
 from sync_server.errors import ApiError
 from sync_server.models import Attendee, AttendeeTombstone, Checkpoint, Event, TicketType, Zone
 
-__all__ = ["MustRefetch", "parse_cursor", "pull_page", "sync_events"]
+__all__ = ["MustRefetch", "PullBody", "parse_cursor", "pull_page", "sync_events", "wire_time"]
 
 ATTENDEES: Table = Attendee.__table__  # type: ignore[assignment]
 TOMBSTONES: Table = AttendeeTombstone.__table__  # type: ignore[assignment]
@@ -76,28 +78,48 @@ def _config(conn: Connection, event_id: str) -> dict[str, list[dict[str, Any]]]:
     return {"ticket_types": types, "zones": zones, "checkpoints": checkpoints}
 
 
-def _attendee_wire(row: Any, slugs: dict[str, str]) -> dict[str, Any]:
-    state = row.state or {}
-    return {
-        "id": row.id, "code": row.code, "qr": row.qr, "status": row.status,
-        "ticket_type": slugs.get(row.ticket_type_id, ""), "tags": row.tags,
-        "first_name": row.first_name, "last_name": row.last_name, "email": row.email,
-        "valid_from": wire_time(row.valid_from), "valid_until": wire_time(row.valid_until),
-        "zones": state.get("zones") or {},
-        "checkpoint_entries": state.get("checkpoint_entries") or {},
-        "seq": row.seq,
-    }
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _attendee_json(row: Any, slugs: dict[str, str]) -> str:
+    """One attendee row as JSON text; tags and state are spliced in as the database keeps them
+    (most attendees have never been scanned: their state is `{}` and costs nothing)."""
+    (attendee_id, code, qr, status, type_id, tags, first, last, email, valid_from, valid_until,
+     state, seq) = row
+    zones = entries = "{}"
+    if state and state != "{}":
+        parsed = json.loads(state)
+        zones = _DUMPS(parsed.get("zones") or {})
+        entries = _DUMPS(parsed.get("checkpoint_entries") or {})
+    head = _DUMPS({
+        "id": attendee_id, "code": code, "qr": qr, "status": status,
+        "ticket_type": slugs.get(type_id, ""), "first_name": first, "last_name": last,
+        "email": email, "valid_from": wire_time(valid_from), "valid_until": wire_time(valid_until),
+        "seq": seq,
+    })
+    return f'{head[:-1]},"tags":{tags or "[]"},"zones":{zones},"checkpoint_entries":{entries}}}'
 
 
 _PULLED = (
     ATTENDEES.c.id, ATTENDEES.c.code, ATTENDEES.c.qr, ATTENDEES.c.status,
-    ATTENDEES.c.ticket_type_id, ATTENDEES.c.tags, ATTENDEES.c.first_name, ATTENDEES.c.last_name,
-    ATTENDEES.c.email, ATTENDEES.c.valid_from, ATTENDEES.c.valid_until, ATTENDEES.c.state,
-    ATTENDEES.c.seq,
+    ATTENDEES.c.ticket_type_id, cast(ATTENDEES.c.tags, Text), ATTENDEES.c.first_name,
+    ATTENDEES.c.last_name, ATTENDEES.c.email, ATTENDEES.c.valid_from, ATTENDEES.c.valid_until,
+    cast(ATTENDEES.c.state, Text), ATTENDEES.c.seq,
 )
 
 
-def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PullBody:
+    """A pull page: everything but the attendees as values, the attendees as JSON text."""
+
+    head: dict[str, Any]
+    attendees: list[str]
+
+    def encode(self) -> bytes:
+        return (_DUMPS(self.head)[:-1] + ',"attendees":[' + ",".join(self.attendees) + "]}").encode()
+
+
+def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> PullBody:
     """One page of a pull; `event` is the (owned) event row."""
     limit = max(1, min(limit, MAX_PULL_LIMIT))
     head = int(event.change_seq)
@@ -110,27 +132,27 @@ def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> d
         select(*_PULLED).where(ATTENDEES.c.event_id == event.id, ATTENDEES.c.seq > after)
         .order_by(ATTENDEES.c.seq).limit(limit + 1)
     ).all()
-    items: list[tuple[int, dict[str, Any]]] = [(r.seq, _attendee_wire(r, slugs)) for r in rows]
+    items: list[tuple[int, str]] = [(r[-1], _attendee_json(r, slugs)) for r in rows]
     if cursor is not None:  # a first pull is a snapshot: deletions before it do not matter
         gone = conn.execute(
             select(TOMBSTONES.c.id, TOMBSTONES.c.seq)
             .where(TOMBSTONES.c.event_id == event.id, TOMBSTONES.c.seq > after)
             .order_by(TOMBSTONES.c.seq).limit(limit + 1)
         ).all()
-        items += [(g.seq, {"id": g.id, "deleted": True, "seq": g.seq}) for g in gone]
+        items += [(g.seq, _DUMPS({"id": g.id, "deleted": True, "seq": g.seq})) for g in gone]
         items.sort(key=lambda item: item[0])
     has_more = len(items) > limit
     items = items[:limit]
     next_cursor = items[-1][0] if has_more else max(head, after)
-    return {
+    head = {
         "cursor": str(next_cursor),
         "has_more": has_more,
         "server_time": wire_time(utcnow()),
         "event": _event_wire(event),
         "ticket_public_key": event.ticket_public_key,
         **config,
-        "attendees": [item for _, item in items],
     }
+    return PullBody(head, [item for _, item in items])
 
 
 def sync_events(conn: Connection, organization_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -18,7 +18,14 @@ from sync_server.api.deps import Scanner, SessionDep
 from sync_server.db import utcnow
 from sync_server.errors import not_found
 from sync_server.services.devices import record_sync
-from sync_server.services.pull import EVENTS, parse_cursor, pull_page, sync_events, wire_time
+from sync_server.services.pull import (
+    EVENTS,
+    PullBody,
+    parse_cursor,
+    pull_page,
+    sync_events,
+    wire_time,
+)
 from sync_server.services.push import PushContext, push_batch
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
@@ -48,12 +55,12 @@ async def pull(
     cursor: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 1000,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_S)] = 0,
-) -> JSONResponse:
+) -> Response:
     """A page of changes after `cursor`; with `wait=N` and nothing new, waits up to N seconds."""
     after = parse_cursor(cursor)
     engine = request.app.state.read_engine
 
-    def page() -> dict[str, Any]:
+    def page() -> PullBody:
         with Session(engine) as session:
             conn = session.connection()
             return pull_page(conn, _owned_event(conn, principal, event_id), after, limit)
@@ -63,14 +70,14 @@ async def pull(
             return int(conn.execute(select(EVENTS.c.change_seq).where(EVENTS.c.id == event_id)).scalar_one())
 
     result = await run_in_threadpool(page)
-    if wait and after is not None and not result["attendees"]:
+    if wait and after is not None and not result.attendees:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and await run_in_threadpool(head) <= after:
             if await request.is_disconnected():
                 break
             await asyncio.sleep(POLL_S)
         result = await run_in_threadpool(page)
-    return JSONResponse(result)
+    return Response(result.encode(), media_type="application/json")
 
 
 @router.post("/push", operation_id="sync_push")
