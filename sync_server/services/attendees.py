@@ -32,6 +32,7 @@ __all__ = [
     "filtered_attendees",
     "get_attendee",
     "issue_qr",
+    "ticket_payload",
     "ticket_type_by_slug",
     "ticket_types_by_id",
     "update_attendee",
@@ -46,19 +47,26 @@ def _narrow(a: datetime | None, b: datetime | None, pick: Any) -> datetime | Non
     return b if a is None else a if b is None else pick(a, b)
 
 
-def issue_qr(
-    event: Event, ticket_type: TicketType, attendee_id: str, attendee: dict[str, Any], secret: bytes
-) -> str:
-    """The exact string to encode in the attendee's QR code."""
-    if attendee.get("code"):
-        return str(attendee["code"])
-    payload = TicketPayload(
+def ticket_payload(
+    event: Event, ticket_type: TicketType, attendee_id: str, attendee: dict[str, Any]
+) -> TicketPayload:
+    """What the attendee's signed ticket says (validity: attendee's and type's overlap)."""
+    return TicketPayload(
         event_digest=event_digest(event.id),
         attendee_id=attendee_id,
         ticket_type_number=ticket_type.number,
         valid_from=_epoch(_narrow(attendee.get("valid_from"), ticket_type.valid_from, max)),
         valid_until=_epoch(_narrow(attendee.get("valid_until"), ticket_type.valid_until, min)),
     )
+
+
+def issue_qr(
+    event: Event, ticket_type: TicketType, attendee_id: str, attendee: dict[str, Any], secret: bytes
+) -> str:
+    """The exact string to encode in the attendee's QR code."""
+    if attendee.get("code"):
+        return str(attendee["code"])
+    payload = ticket_payload(event, ticket_type, attendee_id, attendee)
     return issue_ticket(payload, event_private_key(event, secret))
 
 

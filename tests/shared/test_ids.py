@@ -81,3 +81,8 @@ def test_base32_decode_is_strict(text: str) -> None:
     # lower case, padding, impossible length, set unused bits ("NBUR"), foreign characters
     with pytest.raises(ValueError):
         base32_decode(text)
+
+
+@given(st.binary(max_size=200))
+def test_fast_base32_matches_the_standard_library(raw: bytes) -> None:
+    assert base32_encode(raw) == base64.b32encode(raw).decode().rstrip("=")
