@@ -5,7 +5,6 @@ routers wired in one place.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from sync_server import __version__
@@ -50,7 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes)
     app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
-    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
     for router in (health.router, api_keys.router, events.router, children.ticket_types,
                    children.zones, children.checkpoints, attendees.router, imports.router,
                    scans.router, devices.router, sync.router, conflicts.router):

@@ -45,6 +45,8 @@ def _register() -> None:
     app.add_typer(db_app, name="db")
     from sync_server.cli_tools import tools_app  # import, tickets
     app.add_typer(tools_app)
+    from sync_server.cli_devices import devices_app
+    app.add_typer(devices_app, name="devices")
 
 
 _register()

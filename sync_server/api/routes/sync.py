@@ -4,6 +4,7 @@ long-polling, and idempotent batch pushes of offline readings and door registrat
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from typing import Annotated, Any
 
@@ -77,7 +78,15 @@ async def pull(
                 break
             await asyncio.sleep(POLL_S)
         result = await run_in_threadpool(page)
-    return Response(result.encode(), media_type="application/json")
+    return _maybe_gzip(request, result.encode())
+
+
+def _maybe_gzip(request: Request, body: bytes) -> Response:
+    """Pulls are the only large answers: they alone are compressed (level 5: fast, ~6x)."""
+    if len(body) >= 2048 and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gzip.compress(body, 5), media_type="application/json",
+                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(body, media_type="application/json")
 
 
 @router.post("/push", operation_id="sync_push")
