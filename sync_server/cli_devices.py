@@ -217,10 +217,15 @@ class _Local:
     def create(self, name: str) -> dict[str, Any]:
         from sync_server.services.devices import create_enrolment
 
-        server_url = self.source.server_url or self.settings.public_url or DEFAULT_SERVER_URL
+        settings = self.settings
+        if not settings.secret_key and not (settings.data_dir / "secret.key").is_file():
+            # A new secret here would hash a code the server can never match.
+            raise fail(f"no server secret in {settings.data_dir.resolve()}: set "
+                       "DOORCHECK_SECRET_KEY or DOORCHECK_DATA_DIR as the server has them")
+        server_url = self.source.server_url or settings.public_url or DEFAULT_SERVER_URL
         enrolment = create_enrolment(self.session, organization_id=self._organization(),
                                      name=name, server_url=server_url,
-                                     secret=self.settings.secret())
+                                     secret=settings.secret())
         body = _public(enrolment.device)
         return _enrolment({**body, "enrollment_code": enrolment.code,
                            "pairing_uri": enrolment.pairing_uri})
@@ -319,7 +324,7 @@ def terminal_qr(text: str) -> str:
     import segno
 
     buffer = io.StringIO()
-    segno.make_qr(text, error="m").terminal(out=buffer, border=2, compact=True)
+    segno.make_qr(text, error="m").terminal(out=buffer, compact=True)
     return buffer.getvalue()
 
 
@@ -371,8 +376,10 @@ def _show_devices(devices: list[dict[str, Any]]) -> None:
     if not devices:
         console.print("No devices yet. Enrol one with: doorcheck devices create --name NAME")
         return
-    table = Table("id", "name", "status", "last seen", "app version", "clock offset",
-                  title=f"Devices ({len(devices)})")
+    table = Table(title=f"Devices ({len(devices)})")
+    table.add_column("id", no_wrap=True, min_width=max(len(str(d["id"])) for d in devices))
+    for header in ("name", "status", "last seen", "app version", "clock offset"):
+        table.add_column(header)
     for device in devices:
         table.add_row(Text(str(device["id"])), Text(str(device["name"])), _status(device),
                       _when(device.get("last_seen_at")), Text(device.get("app_version") or "—"),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -46,7 +46,21 @@ __all__ = [
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _API_KEYS: Table = ApiKey.__table__  # type: ignore[assignment]
 _DEVICES: Table = Device.__table__  # type: ignore[assignment]
-_HASH = {"api_key": "key_hash", "device": "token_hash"}
+_LOOKUPS = {  # built once: statement construction costs more than the query
+    "api_key": (
+        sa_select(_API_KEYS.c.id, _API_KEYS.c.organization_id, _API_KEYS.c.revoked_at,
+                  _API_KEYS.c.last_used_at, _API_KEYS.c.scopes)
+        .where(_API_KEYS.c.key_hash == bindparam("digest")),
+        update(_API_KEYS).where(_API_KEYS.c.id == bindparam("b_id"))
+        .values(last_used_at=bindparam("b_now")),
+    ),
+    "device": (
+        sa_select(_DEVICES.c.id, _DEVICES.c.organization_id, _DEVICES.c.revoked_at,
+                  _DEVICES.c.last_seen_at).where(_DEVICES.c.token_hash == bindparam("digest")),
+        update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id"))
+        .values(last_seen_at=bindparam("b_now")),
+    ),
+}
 LAST_USED_GRANULARITY = timedelta(seconds=60)
 
 
@@ -132,13 +146,9 @@ def _authenticate(request: Request) -> Principal:
     if token is None or kind is None:
         raise _invalid()
     digest = hash_token(request.app.state.secret, token)
-    table = _API_KEYS if kind == "api_key" else _DEVICES
-    used = table.c.last_used_at if kind == "api_key" else table.c.last_seen_at
-    columns = [table.c.id, table.c.organization_id, table.c.revoked_at, used]
-    if kind == "api_key":
-        columns.append(table.c.scopes)
+    lookup, touch = _LOOKUPS[kind]
     with request.app.state.read_engine.connect() as conn:
-        row = conn.execute(sa_select(*columns).where(table.c[_HASH[kind]] == digest)).first()
+        row = conn.execute(lookup, {"digest": digest}).first()
     if row is None or row.revoked_at is not None:
         raise _invalid()
     scopes = frozenset(row.scopes) if kind == "api_key" else frozenset({Scope.SCAN})
@@ -147,7 +157,7 @@ def _authenticate(request: Request) -> Principal:
     last = row[3]
     if last is None or now - last > LAST_USED_GRANULARITY:
         with request.app.state.engine.begin() as conn:
-            conn.execute(update(table).where(table.c.id == row.id).values({used.name: now}))
+            conn.execute(touch, {"b_id": row.id, "b_now": now})
     return principal
 
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -95,15 +95,18 @@ def _decrypt(token: str, secret: bytes) -> bytes:
     return decrypt_private_key(token, secret)
 
 
+_EVENTS = Event.__table__
+_BUMP_SEQ = (
+    update(_EVENTS).where(_EVENTS.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
+    .values(change_seq=_EVENTS.c.change_seq + bindparam("b_count"))  # type: ignore[attr-defined]
+    .returning(_EVENTS.c.change_seq)  # type: ignore[attr-defined]
+)
+
+
 def bump_seq(session: Session, event_id: str, count: int = 1) -> int:
     """Take the event's next `count` change sequence numbers (the event row stays locked until
     the transaction ends, so sequence numbers commit in order); answers the last one."""
-    table = Event.__table__
-    result = session.connection().execute(
-        update(table).where(table.c.id == event_id)  # type: ignore[attr-defined]
-        .values(change_seq=table.c.change_seq + count)  # type: ignore[attr-defined]
-        .returning(table.c.change_seq)  # type: ignore[attr-defined]
-    )
+    result = session.connection().execute(_BUMP_SEQ, {"b_id": event_id, "b_count": count})
     return int(result.scalar_one())
 
 

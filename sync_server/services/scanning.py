@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -72,6 +72,32 @@ ATTENDEES: Table = Attendee.__table__  # type: ignore[assignment]
 TICKET_TYPES: Table = TicketType.__table__  # type: ignore[assignment]
 ZONES: Table = Zone.__table__  # type: ignore[assignment]
 SCANS: Table = Scan.__table__  # type: ignore[assignment]
+
+# Statements built once: constructing SQLAlchemy expressions per scan cost more than running them.
+_CHECKPOINT = select(CHECKPOINTS).where(CHECKPOINTS.c.id == bindparam("id"))
+_EVENT = select(EVENTS.c.id, EVENTS.c.organization_id, EVENTS.c.key_digest,
+                EVENTS.c.ticket_public_key).where(EVENTS.c.id == bindparam("id"))
+_SCAN = select(SCANS).where(SCANS.c.id == bindparam("id"))
+_BY_CODE = (select(ATTENDEES.c.id, ATTENDEES.c.event_id, EVENTS.c.organization_id)
+            .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
+            .where(ATTENDEES.c.code == bindparam("code")))
+_BY_DIGEST = select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
+    EVENTS.c.key_digest == bindparam("digest"), EVENTS.c.organization_id == bindparam("org"))
+_ZONE_LOCKED = (select(ZONES.c.capacity, ZONES.c.occupancy)
+                .where(ZONES.c.id == bindparam("id")).with_for_update())
+_ATTENDEE = (
+    select(ATTENDEES, TICKET_TYPES.c.slug.label("tt_slug"), TICKET_TYPES.c.is_vip.label("tt_vip"),
+           TICKET_TYPES.c.valid_from.label("tt_from"), TICKET_TYPES.c.valid_until.label("tt_until"))
+    .join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
+    .where(ATTENDEES.c.id == bindparam("id"))
+)
+_ATTENDEE_LOCKED = _ATTENDEE.with_for_update(of=ATTENDEES)
+_INSERT_SCAN = insert(SCANS)
+_UPDATE_ATTENDEE = update(ATTENDEES).where(ATTENDEES.c.id == bindparam("b_id")).values(
+    state=bindparam("b_state"), entries=bindparam("b_entries"),
+    last_scan_at=bindparam("b_last"), seq=bindparam("b_seq"))
+_ZONE_ADD = update(ZONES).where(ZONES.c.id == bindparam("b_id")).values(
+    occupancy=ZONES.c.occupancy + bindparam("b_delta"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +204,7 @@ def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
     except MalformedCode:
         return Resolution(error=Reason.MALFORMED_CODE)
     if not is_signed_code(code):
-        rows = conn.execute(
-            select(ATTENDEES.c.id, ATTENDEES.c.event_id, EVENTS.c.organization_id)
-            .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
-            .where(ATTENDEES.c.code == code)
-        ).all()
+        rows = conn.execute(_BY_CODE, {"code": code}).all()
         for attendee_id, event_id, org in sorted(rows, key=lambda r: r[1] != event.id):
             if org == event.organization_id:
                 return Resolution(attendee_id=attendee_id, event_id=event_id)
@@ -190,9 +212,7 @@ def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
     try:
         digest = decode_ticket(code).payload.event_digest.hex()
         owner = event if digest == event.key_digest else conn.execute(
-            select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
-                EVENTS.c.key_digest == digest, EVENTS.c.organization_id == event.organization_id)
-        ).first()
+            _BY_DIGEST, {"digest": digest, "org": event.organization_id}).first()
         if owner is None:
             return Resolution(error=Reason.INVALID_SIGNATURE)
         payload = verify_ticket(code, public_key_from_b64(owner.ticket_public_key))
@@ -206,26 +226,17 @@ def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
 def _checkpoint_and_event(conn: Connection, checkpoint_id: str, organization_id: str) -> tuple[Row[Any], Row[Any]]:
     if len(checkpoint_id) > 40:
         raise not_found("checkpoint")
-    checkpoint = conn.execute(select(CHECKPOINTS).where(CHECKPOINTS.c.id == checkpoint_id)).first()
+    checkpoint = conn.execute(_CHECKPOINT, {"id": checkpoint_id}).first()
     event = None
     if checkpoint is not None:
-        event = conn.execute(
-            select(EVENTS.c.id, EVENTS.c.organization_id, EVENTS.c.key_digest,
-                   EVENTS.c.ticket_public_key).where(EVENTS.c.id == checkpoint.event_id)
-        ).first()
+        event = conn.execute(_EVENT, {"id": checkpoint.event_id}).first()
     if checkpoint is None or event is None or event.organization_id != organization_id:
         raise not_found("checkpoint")
     return checkpoint, event
 
 
 def _attendee_row(conn: Connection, attendee_id: str, *, lock: bool) -> Row[Any] | None:
-    query = (
-        select(ATTENDEES, TICKET_TYPES.c.slug.label("tt_slug"), TICKET_TYPES.c.is_vip.label("tt_vip"),
-               TICKET_TYPES.c.valid_from.label("tt_from"), TICKET_TYPES.c.valid_until.label("tt_until"))
-        .join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
-        .where(ATTENDEES.c.id == attendee_id)
-    )
-    return conn.execute(query.with_for_update(of=ATTENDEES) if lock else query).first()
+    return conn.execute(_ATTENDEE_LOCKED if lock else _ATTENDEE, {"id": attendee_id}).first()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +269,7 @@ def scan_online(
         raise ApiError(422, "validation_error", str(exc),
                        [{"field": "direction", "code": "direction", "message": str(exc)}]) from exc
     if request.scan_id is not None:
-        existing = conn.execute(select(SCANS).where(SCANS.c.id == request.scan_id)).first()
+        existing = conn.execute(_SCAN, {"id": request.scan_id}).first()
         if existing is not None:
             return _replayed(conn, existing, ref)
     now = utcnow()
@@ -266,8 +277,7 @@ def scan_online(
     found = resolve_code(conn, event, request.code)
     zone = None
     if checkpoint.zone_id:  # every scan of a zone queues here: exact occupancy, no double entry
-        zone = conn.execute(select(ZONES.c.capacity, ZONES.c.occupancy)
-                            .where(ZONES.c.id == checkpoint.zone_id).with_for_update()).first()
+        zone = conn.execute(_ZONE_LOCKED, {"id": checkpoint.zone_id}).first()
     row = _attendee_row(conn, found.attendee_id, lock=True) if found.attendee_id else None
     ticket = ticket_of(row, found.event_id or event.id, _type_view(row)) if row else None
     history = history_from_state(row.state) if row is not None else History()
@@ -282,7 +292,7 @@ def scan_online(
         own = row is not None and row.event_id == event.id
         scan_id = request.scan_id or str(uuid.uuid4())
         try:
-            conn.execute(insert(SCANS).values(
+            conn.execute(_INSERT_SCAN, dict(
                 id=scan_id, event_id=event.id, checkpoint_id=checkpoint.id,
                 zone_id=checkpoint.zone_id, attendee_id=row.id if own and row else None,
                 code=stored_code(request.code), direction=direction.value,
@@ -290,8 +300,9 @@ def scan_online(
                 warnings=[w.value for w in verdict.warnings],
                 occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0, voided=False,
                 scanned_at=scanned_at, ordered_at=scanned_at, received_at=now,
-            device_id=request.device_id,
-                operator=request.operator, offline=False, manual=request.manual, result={},
+                device_id=request.device_id, operator=request.operator, offline=False,
+                manual=request.manual, result={}, hlc=None, device_status=None,
+                device_reason=None, conflict_id=None,
             ))
         except IntegrityError:
             if request.scan_id is None:
@@ -300,15 +311,14 @@ def scan_online(
         if own and row is not None:
             after = history.apply(verdict.as_reading(checkpoint.id, scanned_at, request.device_id))
             entered = verdict.accepted and direction is Direction.IN
-            conn.execute(update(ATTENDEES).where(ATTENDEES.c.id == row.id).values(
-                state=history_to_state(after),
-                entries=row.entries + (1 if entered else 0),
-                last_scan_at=scanned_at if verdict.accepted else row.last_scan_at,
-                seq=bump_seq(session, event.id),
-            ))
+            conn.execute(_UPDATE_ATTENDEE, {
+                "b_id": row.id, "b_state": history_to_state(after),
+                "b_entries": row.entries + (1 if entered else 0),
+                "b_last": scanned_at if verdict.accepted else row.last_scan_at,
+                "b_seq": bump_seq(session, event.id),
+            })
         if zone is not None and verdict.accepted and verdict.occupancy_delta:
-            conn.execute(update(ZONES).where(ZONES.c.id == checkpoint.zone_id)
-                         .values(occupancy=ZONES.c.occupancy + verdict.occupancy_delta))
+            conn.execute(_ZONE_ADD, {"b_id": checkpoint.zone_id, "b_delta": verdict.occupancy_delta})
     session.commit()
     return ScanOutcome(verdict, scan_id, _scanned(row) if row and verdict.attendee else None,
                        ref, scanned_at)
@@ -319,7 +329,7 @@ def _lost_race(session: Session, scan_id: str, ref: CheckpointRef) -> ScanOutcom
     answered; nothing of this attempt is kept."""
     session.rollback()
     conn = session.connection()
-    existing = conn.execute(select(SCANS).where(SCANS.c.id == scan_id)).first()
+    existing = conn.execute(_SCAN, {"id": scan_id}).first()
     if existing is None:  # the id was not the clash
         raise ApiError(409, "conflict", "The reading could not be recorded; try again")
     return _replayed(conn, existing, ref)
