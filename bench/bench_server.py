@@ -1,6 +1,6 @@
 """Online scan latency and throughput from one sequential client over loopback HTTP.
 
-Runs the real app under uvicorn on 127.0.0.1 with a fresh SQLite file (and, with --postgres, a
+Runs `doorcheck server` (uvicorn) on 127.0.0.1 in its own process with a fresh SQLite file (and, with --postgres, a
 fresh PostgreSQL database), loads N attendees, then scans each once at an entry gate.
 
 Run: .venv/bin/python bench/bench_server.py [--attendees 2000] [--postgres]
@@ -9,7 +9,10 @@ Run: .venv/bin/python bench/bench_server.py [--attendees 2000] [--postgres]
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,24 +22,31 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync_server.app import create_app  # noqa: E402
-from sync_server.db import session_scope  # noqa: E402
-from sync_server.migrate import upgrade  # noqa: E402
-from sync_server.services.keys import create_organization  # noqa: E402
-from sync_server.settings import Settings  # noqa: E402
-from tests.conftest import drop_pg_database, make_pg_database, serve  # noqa: E402
+from tests.conftest import drop_pg_database, free_port, make_pg_database  # noqa: E402
+
+DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 
 
 def run(db_url: str, data_dir: Path, attendees: int) -> dict[str, float]:
-    settings = Settings(db_url=db_url, data_dir=data_dir, secret_key="bench-" + "x" * 40,
-                        rate_limit_per_minute=10**9)
-    app = create_app(settings)
-    upgrade(app.state.engine)
-    live = serve(app)
+    """The server runs as `doorcheck server` in its own process (the client must not share its
+    interpreter and GIL), on a fresh database."""
+    env = {**os.environ, "DOORCHECK_SECRET_KEY": "bench-" + "x" * 40,
+           "DOORCHECK_RATE_LIMIT_PER_MINUTE": str(10**9), "DOORCHECK_DATA_DIR": str(data_dir)}
+    init = subprocess.run([DOORCHECK, "init", "--org", "bench", "--db", db_url, "--json"],
+                          env=env, capture_output=True, text=True, check=True)
+    key = json.loads(init.stdout)["api_key"]
+    port = free_port()
+    server = subprocess.Popen([DOORCHECK, "server", "--port", str(port), "--db", db_url], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
     try:
-        with session_scope(app.state.engine) as session:
-            _, key = create_organization(session, name="bench", secret=app.state.secret)
-        c = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         eid = c.post("/v1/events", json={"name": "Bench", "slug": "bench"}).json()["id"]
         c.post(f"/v1/events/{eid}/ticket-types", json={"name": "General", "slug": "general"})
         zone = c.post(f"/v1/events/{eid}/zones", json={"name": "Hall", "capacity": 10**6}).json()
@@ -79,8 +89,8 @@ def run(db_url: str, data_dir: Path, attendees: int) -> dict[str, float]:
             "scans_per_s": len(latencies) / wall,
         }
     finally:
-        live.stop()
-        app.state.engine.dispose()
+        server.terminate()
+        server.wait(10)
 
 
 def main() -> None:
