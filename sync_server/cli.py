@@ -38,14 +38,16 @@ def root(
 
 
 def _register() -> None:
+    from sync_server.cli_demo import demo
+    from sync_server.cli_devices import devices_app
     from sync_server.cli_server import db_app, init, server
+    from sync_server.cli_tools import tools_app  # import, tickets
 
+    app.command("demo")(demo)
     app.command("init")(init)
     app.command("server")(server)
     app.add_typer(db_app, name="db")
-    from sync_server.cli_tools import tools_app  # import, tickets
     app.add_typer(tools_app)
-    from sync_server.cli_devices import devices_app
     app.add_typer(devices_app, name="devices")
 
 

@@ -268,22 +268,29 @@ def tickets(
     db: DbOption = None,
 ) -> None:
     """Write one QR PNG per attendee (<attendee_id>.png) and a printable sheet, tickets.html."""
+    engine = _engine(db, migrate=False)
+    try:
+        count, sheet = write_tickets(engine, event, out)
+    finally:
+        engine.dispose()
+    typer.echo(f"wrote {count} tickets to {out}", err=True)
+    typer.echo(str(sheet.resolve()))
+
+
+def write_tickets(engine: Engine, event: str, out: Path) -> tuple[int, Path]:
+    """A PNG per attendee and the printable `tickets.html` in `out`; answers (count, sheet)."""
     from sqlmodel import Session, select
 
     from sync_server.models import Attendee, Event, TicketType
 
-    engine = _engine(db, migrate=False)
-    try:
-        with Session(engine) as session:
-            found = session.get(Event, event)
-            if found is None:
-                raise fail(f"no such event: {event}")
-            types = {t.id: t for t in session.exec(select(TicketType).where(
-                TicketType.event_id == event))}
-            people = session.exec(select(Attendee).where(Attendee.event_id == event).order_by(
-                Attendee.last_name, Attendee.first_name, Attendee.id)).all()
-    finally:
-        engine.dispose()
+    with Session(engine) as session:
+        found = session.get(Event, event)
+        if found is None:
+            raise fail(f"no such event: {event}")
+        types = {t.id: t for t in session.exec(select(TicketType).where(
+            TicketType.event_id == event))}
+        people = session.exec(select(Attendee).where(Attendee.event_id == event).order_by(
+            Attendee.last_name, Attendee.first_name, Attendee.id)).all()
     try:
         out.mkdir(parents=True, exist_ok=True)
         cards = [_card(out, person, types[person.ticket_type_id], found.name) for person in people]
@@ -291,8 +298,7 @@ def tickets(
         sheet.write_text(_sheet(found.name, cards), encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write to {out}: {exc.strerror or exc}") from exc
-    typer.echo(f"wrote {len(cards)} tickets to {out}", err=True)
-    typer.echo(str(sheet.resolve()))
+    return len(cards), sheet
 
 
 def _png(text: str) -> bytes:

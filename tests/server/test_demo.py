@@ -1,0 +1,55 @@
+"""`doorcheck demo` from nothing: it prints what a newcomer needs and the demo tickets scan."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
+
+
+def test_demo_serves_a_scannable_event(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [DOORCHECK, "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
+         "--attendees", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while len(lines) < 5 and time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            key, _, value = line.partition(":")
+            lines[key] = value.strip()
+        assert {"server", "scanner", "admin API key", "ticket sheet", "event"} <= set(lines)
+        url = lines["server"].split()[0]
+        key = lines["admin API key"]
+        sheet = Path(lines["ticket sheet"])
+        assert sheet.exists() and sheet.read_text().count("<img") == 40
+        event_id, entrance = lines["event"].split()[0], lines["event"].split()[2]
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        people = client.get(f"/v1/events/{event_id}/attendees", params={"limit": 100}).json()["data"]
+        assert len(people) == 40
+        verdict = client.post(f"/v1/checkpoints/{entrance}/scans", json={"code": people[0]["qr"]})
+        assert verdict.json()["verdict"]["status"] == "accepted"
+        devices = client.get("/v1/devices").json()["data"]
+        assert [d["status"] for d in devices] == ["active"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
