@@ -29,7 +29,7 @@ def say(line: str) -> None:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         sys.exit("doorcheck needs Python 3.11 or newer")
     if not PY.exists():
         say(f"creating {VENV}")
@@ -64,8 +64,9 @@ def ensure_system_packages() -> None:
     say(f"installing system packages: {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([apt, "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run([apt, "install", "-y", "-qq", *missing], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [apt, "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL
+    )
 
 
 def run_tests(args: list[str]) -> int:

@@ -41,8 +41,10 @@ def make_csv(rows: int, changed_every: int = 0) -> bytes:
     for i in range(rows):
         company = "Changed Co" if changed_every and i % changed_every == 0 else f"Company {i % 97}"
         tags = "press;speaker" if i % 10 == 0 else ""
-        lines.append(f"{FIRST[i % 10]},{LAST[i // 10 % 10]} {i},person{i}@example.com,"
-                     f"+34 600 {i:06d},{company},{TYPES[i % 5]},{tags},R{i % 40}-{i % 25}")
+        lines.append(
+            f"{FIRST[i % 10]},{LAST[i // 10 % 10]} {i},person{i}@example.com,"
+            f"+34 600 {i:06d},{company},{TYPES[i % 5]},{tags},R{i % 40}-{i % 25}"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -51,8 +53,9 @@ class Door(threading.Thread):
 
     def __init__(self, url: str, key: str, gate: str, code: str) -> None:
         super().__init__(daemon=True)
-        self.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
-                                   timeout=120)
+        self.client = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
         self.gate, self.code = gate, code
         self.scans: list[tuple[float, float]] = []
         self.done = threading.Event()
@@ -60,8 +63,9 @@ class Door(threading.Thread):
     def run(self) -> None:
         while not self.done.is_set():
             start = time.perf_counter()
-            response = self.client.post(f"/v1/checkpoints/{self.gate}/scans",
-                                        json={"code": self.code})
+            response = self.client.post(
+                f"/v1/checkpoints/{self.gate}/scans", json={"code": self.code}
+            )
             assert response.status_code == 200, response.text
             self.scans.append((start, time.perf_counter()))
             time.sleep(0.05)
@@ -75,11 +79,13 @@ class Door(threading.Thread):
         return len(spans), max(spans, default=0.0)
 
 
-def timed_import(client: httpx.Client, eid: str, body: bytes,
-                 door: Door | None) -> tuple[float, dict[str, Any]]:
+def timed_import(
+    client: httpx.Client, eid: str, body: bytes, door: Door | None
+) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
-    response = client.post(f"/v1/events/{eid}/attendees/import", content=body,
-                           headers={"Content-Type": "text/csv"})
+    response = client.post(
+        f"/v1/events/{eid}/attendees/import", content=body, headers={"Content-Type": "text/csv"}
+    )
     end = time.perf_counter()
     assert response.status_code == 200, response.text[:500]
     result = response.json()
@@ -91,32 +97,45 @@ def timed_import(client: httpx.Client, eid: str, body: bytes,
     return end - start, counts
 
 
-def run(db_url: str, data_dir: Path, rows: int,
-        door: bool = True) -> list[tuple[str, float, dict[str, Any]]]:
-    settings = Settings(db_url=db_url, data_dir=data_dir, secret_key="bench-" + "x" * 40,
-                        rate_limit_per_minute=10**9)
+def run(
+    db_url: str, data_dir: Path, rows: int, door: bool = True
+) -> list[tuple[str, float, dict[str, Any]]]:
+    settings = Settings(
+        db_url=db_url,
+        data_dir=data_dir,
+        secret_key="bench-" + "x" * 40,
+        rate_limit_per_minute=10**9,
+    )
     app = create_app(settings)
     upgrade(app.state.engine)
     live = serve(app)
     try:
         with session_scope(app.state.engine) as session:
             _, key = create_organization(session, name="bench", secret=app.state.secret)
-        c = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"},
-                         timeout=httpx.Timeout(30, read=600))
+        c = httpx.Client(
+            base_url=live.url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=httpx.Timeout(30, read=600),
+        )
         eid = c.post("/v1/events", json={"name": "Bench", "slug": "bench"}).json()["id"]
         for slug in sorted(set(TYPES)):
             c.post(f"/v1/events/{eid}/ticket-types", json={"name": slug.title(), "slug": slug})
         gate = c.post(f"/v1/events/{eid}/checkpoints", json={"name": "Gate"}).json()["id"]
-        staff = c.post(f"/v1/events/{eid}/registrations", json={
-            "first_name": "Door", "last_name": "Test", "ticket_type": "staff"}).json()
+        staff = c.post(
+            f"/v1/events/{eid}/registrations",
+            json={"first_name": "Door", "last_name": "Test", "ticket_type": "staff"},
+        ).json()
         scanner = Door(live.url, key, gate, staff["qr"])
         if door:
             scanner.start()
         fresh, changed = make_csv(rows), make_csv(rows, changed_every=10)
         runs = []
         try:
-            for label, body in (("first import", fresh), ("re-import", fresh),
-                                ("10% changed", changed)):
+            for label, body in (
+                ("first import", fresh),
+                ("re-import", fresh),
+                ("10% changed", changed),
+            ):
                 seconds, counts = timed_import(c, eid, body, scanner if door else None)
                 runs.append((label, seconds, counts))
         finally:
@@ -132,16 +151,21 @@ def run(db_url: str, data_dir: Path, rows: int,
 def report(engine: str, rows: int, runs: list[tuple[str, float, dict[str, Any]]]) -> None:
     for label, seconds, counts in runs:
         tally = " ".join(f"{k}={v}" for k, v in counts.items())
-        print(f"import {rows:,} rows, {engine:<10} {label:<13} {seconds:6.2f} s "
-              f"{rows / seconds:9,.0f} rows/s  ({tally})")
+        print(
+            f"import {rows:,} rows, {engine:<10} {label:<13} {seconds:6.2f} s "
+            f"{rows / seconds:9,.0f} rows/s  ({tally})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--no-door", action="store_true",
-                        help="no concurrent scans (they share this process's GIL with the import)")
+    parser.add_argument(
+        "--no-door",
+        action="store_true",
+        help="no concurrent scans (they share this process's GIL with the import)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runs = run(f"sqlite:///{tmp}/bench.db", Path(tmp), args.rows, door=not args.no_door)
@@ -149,8 +173,9 @@ def main() -> None:
         if args.postgres:
             name, url = make_pg_database()
             try:
-                report("PostgreSQL", args.rows, run(url, Path(tmp), args.rows,
-                                                    door=not args.no_door))
+                report(
+                    "PostgreSQL", args.rows, run(url, Path(tmp), args.rows, door=not args.no_door)
+                )
             finally:
                 drop_pg_database(name)
 

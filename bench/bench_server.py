@@ -1,6 +1,7 @@
 """Online scan latency and throughput from one sequential client over loopback HTTP.
 
-Runs `doorcheck server` (uvicorn) on 127.0.0.1 in its own process with a fresh SQLite file (and, with --postgres, a
+Runs `doorcheck server` (uvicorn) on 127.0.0.1 in its own process with a fresh SQLite file
+(and, with --postgres, a
 fresh PostgreSQL database), loads N attendees, then scans each once at an entry gate.
 
 Run: .venv/bin/python bench/bench_server.py [--attendees 2000] [--postgres]
@@ -22,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import drop_pg_database, free_port, make_pg_database  # noqa: E402
+from tests.conftest import drop_pg_database, free_port, make_pg_database
 
 DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 
@@ -30,10 +31,19 @@ DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 def run(db_url: str, data_dir: Path, attendees: int) -> dict[str, float]:
     """The server runs as `doorcheck server` in its own process (the client must not share its
     interpreter and GIL), on a fresh database."""
-    env = {**os.environ, "DOORCHECK_SECRET_KEY": "bench-" + "x" * 40,
-           "DOORCHECK_RATE_LIMIT_PER_MINUTE": str(10**9), "DOORCHECK_DATA_DIR": str(data_dir)}
-    init = subprocess.run([DOORCHECK, "init", "--org", "bench", "--db", db_url, "--json"],
-                          env=env, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "DOORCHECK_SECRET_KEY": "bench-" + "x" * 40,
+        "DOORCHECK_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "DOORCHECK_DATA_DIR": str(data_dir),
+    }
+    init = subprocess.run(
+        [DOORCHECK, "init", "--org", "bench", "--db", db_url, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = json.loads(init.stdout)["api_key"]
     port = free_port()
     server = subprocess.Popen([DOORCHECK, "server", "--port", str(port), "--db", db_url], env=env)
@@ -50,25 +60,39 @@ def run(db_url: str, data_dir: Path, attendees: int) -> dict[str, float]:
         eid = c.post("/v1/events", json={"name": "Bench", "slug": "bench"}).json()["id"]
         c.post(f"/v1/events/{eid}/ticket-types", json={"name": "General", "slug": "general"})
         zone = c.post(f"/v1/events/{eid}/zones", json={"name": "Hall", "capacity": 10**6}).json()
-        gate = c.post(f"/v1/events/{eid}/checkpoints", json={"name": "Gate", "zone_id": zone["id"]}).json()
+        gate = c.post(
+            f"/v1/events/{eid}/checkpoints", json={"name": "Gate", "zone_id": zone["id"]}
+        ).json()
         rows = "first_name,last_name,email,ticket_type\n" + "".join(
-            f"P{i},Bench,p{i}@example.com,general\n" for i in range(attendees))
-        imported = c.post(f"/v1/events/{eid}/attendees/import", content=rows,
-                          headers={"Content-Type": "text/csv"})
+            f"P{i},Bench,p{i}@example.com,general\n" for i in range(attendees)
+        )
+        imported = c.post(
+            f"/v1/events/{eid}/attendees/import", content=rows, headers={"Content-Type": "text/csv"}
+        )
         codes: list[str] = []
         if imported.status_code == 200:
             cursor = None
             while True:
-                page = c.get(f"/v1/events/{eid}/attendees",
-                             params={"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+                page = c.get(
+                    f"/v1/events/{eid}/attendees",
+                    params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+                ).json()
                 codes += [a["qr"] for a in page["data"]]
                 if not page["has_more"]:
                     break
                 cursor = page["next_cursor"]
         else:  # before the import endpoint existed: one registration at a time
             for i in range(attendees):
-                codes.append(c.post(f"/v1/events/{eid}/registrations", json={
-                    "first_name": f"P{i}", "last_name": "Bench", "ticket_type": "general"}).json()["qr"])
+                codes.append(
+                    c.post(
+                        f"/v1/events/{eid}/registrations",
+                        json={
+                            "first_name": f"P{i}",
+                            "last_name": "Bench",
+                            "ticket_type": "general",
+                        },
+                    ).json()["qr"]
+                )
         url = f"/v1/checkpoints/{gate['id']}/scans"
         for code in codes[:50]:  # warm-up: connections, caches, query plans
             c.post(url, json={"code": code, "direction": "in"})
@@ -107,7 +131,9 @@ def main() -> None:
                 result = run(url, Path(tmp), args.attendees)
             finally:
                 drop_pg_database(name)
-            print("online scan, PostgreSQL: " + "  ".join(f"{k}={v:,.1f}" for k, v in result.items()))
+            print(
+                "online scan, PostgreSQL: " + "  ".join(f"{k}={v:,.1f}" for k, v in result.items())
+            )
 
 
 if __name__ == "__main__":

@@ -21,49 +21,72 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync_server.app import create_app  # noqa: E402
-from sync_server.db import session_scope  # noqa: E402
-from sync_server.migrate import upgrade  # noqa: E402
-from sync_server.services.keys import create_organization  # noqa: E402
-from sync_server.settings import Settings  # noqa: E402
-from tests.conftest import drop_pg_database, make_pg_database, serve  # noqa: E402
+from sync_server.app import create_app
+from sync_server.db import session_scope
+from sync_server.migrate import upgrade
+from sync_server.services.keys import create_organization
+from sync_server.settings import Settings
+from tests.conftest import drop_pg_database, make_pg_database, serve
 
 
 def reading(event: str, cp: str, code: str, at: datetime, n: int) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "event_id": event, "checkpoint_id": cp, "code": code,
-            "direction": "in", "scanned_at": at.isoformat(), "hlc": f"{n:015d}-00000-dev",
-            "device_verdict": {"status": "accepted", "reason": "ok"}}
+    return {
+        "id": str(uuid.uuid4()),
+        "event_id": event,
+        "checkpoint_id": cp,
+        "code": code,
+        "direction": "in",
+        "scanned_at": at.isoformat(),
+        "hlc": f"{n:015d}-00000-dev",
+        "device_verdict": {"status": "accepted", "reason": "ok"},
+    }
 
 
 def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
-    settings = Settings(db_url=db_url, data_dir=data_dir, secret_key="bench-" + "x" * 40,
-                        rate_limit_per_minute=10**9)
+    settings = Settings(
+        db_url=db_url,
+        data_dir=data_dir,
+        secret_key="bench-" + "x" * 40,
+        rate_limit_per_minute=10**9,
+    )
     app = create_app(settings)
     upgrade(app.state.engine)
     live = serve(app)
     try:
         with session_scope(app.state.engine) as session:
             _, key = create_organization(session, name="bench", secret=app.state.secret)
-        admin = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=600)
+        admin = httpx.Client(
+            base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=600
+        )
         eid = admin.post("/v1/events", json={"name": "Bench", "slug": "bench"}).json()["id"]
         admin.post(f"/v1/events/{eid}/ticket-types", json={"name": "General", "slug": "general"})
         zone = admin.post(f"/v1/events/{eid}/zones", json={"name": "Hall"}).json()
-        gates = [admin.post(f"/v1/events/{eid}/checkpoints",
-                            json={"name": f"Gate {i}", "zone_id": zone["id"]}).json() for i in (1, 2)]
+        gates = [
+            admin.post(
+                f"/v1/events/{eid}/checkpoints", json={"name": f"Gate {i}", "zone_id": zone["id"]}
+            ).json()
+            for i in (1, 2)
+        ]
         rows = "first_name,last_name,email,ticket_type\n" + "".join(
-            f"Person{i},Bench,p{i}@example.com,general\n" for i in range(attendees))
+            f"Person{i},Bench,p{i}@example.com,general\n" for i in range(attendees)
+        )
         t = time.perf_counter()
-        r = admin.post(f"/v1/events/{eid}/attendees/import", content=rows,
-                       headers={"Content-Type": "text/csv"})
+        r = admin.post(
+            f"/v1/events/{eid}/attendees/import", content=rows, headers={"Content-Type": "text/csv"}
+        )
         assert r.status_code == 200, r.text
-        print(f"[{label}] setup: imported {attendees:,} attendees in {time.perf_counter() - t:.1f} s")
+        print(
+            f"[{label}] setup: imported {attendees:,} attendees in {time.perf_counter() - t:.1f} s"
+        )
 
         def device(name: str) -> httpx.Client:
             body = admin.post("/v1/devices", json={"name": name}).json()
-            token = httpx.post(f"{live.url}/v1/devices/enroll",
-                               json={"code": body["enrollment_code"]}).json()["device_token"]
-            return httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {token}"},
-                                timeout=600)
+            token = httpx.post(
+                f"{live.url}/v1/devices/enroll", json={"code": body["enrollment_code"]}
+            ).json()["device_token"]
+            return httpx.Client(
+                base_url=live.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+            )
 
         gate = device("Gate 1")
         wire = 0
@@ -81,32 +104,42 @@ def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
             if not body["has_more"]:
                 break
         pull_s = time.perf_counter() - t
-        print(f"[{label}] first full pull: {len(codes):,} attendees in {pull_s:.2f} s, "
-              f"{wire / 1e6:.1f} MB on the wire (gzip), {wire / len(codes):.0f} bytes/attendee")
+        print(
+            f"[{label}] first full pull: {len(codes):,} attendees in {pull_s:.2f} s, "
+            f"{wire / 1e6:.1f} MB on the wire (gzip), {wire / len(codes):.0f} bytes/attendee"
+        )
 
         n = min(10_000, len(codes))
         start = datetime.now(UTC) - timedelta(hours=1)
-        items = [reading(eid, gates[0]["id"], codes[i], start + timedelta(milliseconds=i), i)
-                 for i in range(n)]
+        items = [
+            reading(eid, gates[0]["id"], codes[i], start + timedelta(milliseconds=i), i)
+            for i in range(n)
+        ]
         t = time.perf_counter()
         for half in (items[: n // 2], items[n // 2 :]):
-            r = gate.post("/v1/sync/push", json={"device_time": datetime.now(UTC).isoformat(),
-                                                 "scans": half})
+            r = gate.post(
+                "/v1/sync/push", json={"device_time": datetime.now(UTC).isoformat(), "scans": half}
+            )
             assert r.status_code == 200, r.text
             assert all(x["status"] == "applied" for x in r.json()["results"])
-        print(f"[{label}] push: {n:,} offline readings in 2 batches in {time.perf_counter() - t:.2f} s")
+        print(
+            f"[{label}] push: {n:,} offline readings in 2 batches "
+            f"in {time.perf_counter() - t:.2f} s"
+        )
 
         watcher, other = device("Watcher"), device("Gate 2")
         head = watcher.get(f"/v1/sync/events/{eid}/pull", params={"cursor": cursor, "limit": 5000})
         cursor = head.json()["cursor"]
         while head.json()["has_more"]:
-            head = watcher.get(f"/v1/sync/events/{eid}/pull", params={"cursor": cursor, "limit": 5000})
+            head = watcher.get(
+                f"/v1/sync/events/{eid}/pull", params={"cursor": cursor, "limit": 5000}
+            )
             cursor = head.json()["cursor"]
         lags = []
         for i in range(5):
             seen: dict[str, float] = {}
 
-            def wait(c: str = cursor) -> None:
+            def wait(c: str = cursor, seen: dict[str, float] = seen) -> None:
                 page = watcher.get(f"/v1/sync/events/{eid}/pull", params={"cursor": c, "wait": 10})
                 seen["at"] = time.perf_counter()
                 seen["cursor"] = float(page.json()["cursor"])
@@ -115,14 +148,28 @@ def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
             thread.start()
             time.sleep(0.3)
             pushed = time.perf_counter()
-            other.post("/v1/sync/push", json={"device_time": datetime.now(UTC).isoformat(), "scans": [
-                reading(eid, gates[1]["id"], codes[n + i] if n + i < len(codes) else codes[i],
-                        datetime.now(UTC), 10**6 + i)]})
+            other.post(
+                "/v1/sync/push",
+                json={
+                    "device_time": datetime.now(UTC).isoformat(),
+                    "scans": [
+                        reading(
+                            eid,
+                            gates[1]["id"],
+                            codes[n + i] if n + i < len(codes) else codes[i],
+                            datetime.now(UTC),
+                            10**6 + i,
+                        )
+                    ],
+                },
+            )
             thread.join(15)
             lags.append(seen["at"] - pushed)
             cursor = str(int(seen["cursor"]))
-        print(f"[{label}] long-poll: another gate's scan seen after "
-              f"{', '.join(f'{x * 1000:.0f}' for x in lags)} ms (push request included)")
+        print(
+            f"[{label}] long-poll: another gate's scan seen after "
+            f"{', '.join(f'{x * 1000:.0f}' for x in lags)} ms (push request included)"
+        )
     finally:
         live.stop()
         app.state.engine.dispose()

@@ -82,7 +82,12 @@ def base32_encode(raw: bytes) -> str:
     out: list[str] = []
     for i in range(0, len(data), 5):
         v = int.from_bytes(data[i : i + 5], "big")
-        out += (_PAIRS[v >> 30], _PAIRS[(v >> 20) & 1023], _PAIRS[(v >> 10) & 1023], _PAIRS[v & 1023])
+        out += (
+            _PAIRS[v >> 30],
+            _PAIRS[(v >> 20) & 1023],
+            _PAIRS[(v >> 10) & 1023],
+            _PAIRS[v & 1023],
+        )
     return "".join(out)[: (size * 8 + 4) // 5]
 
 

@@ -117,7 +117,7 @@ class AttendeeStatus(StrEnum):
 
 
 def effective_direction(checkpoint: CheckpointDirection, requested: Direction | None) -> Direction:
-    """The direction a scan counts in: a fixed gate's own, or the operator's choice at a `both` gate.
+    """The direction a scan counts in: a fixed gate's own, or the operator's pick at a `both` gate.
 
     >>> effective_direction(CheckpointDirection.BOTH, Direction.OUT)
     <Direction.OUT: 'out'>
@@ -332,7 +332,9 @@ class Verdict:
     def message(self) -> str:
         return REASON_MESSAGES[self.reason]
 
-    def as_reading(self, checkpoint_id: str, scanned_at: datetime, device_id: str | None) -> Reading:
+    def as_reading(
+        self, checkpoint_id: str, scanned_at: datetime, device_id: str | None
+    ) -> Reading:
         """The history entry this verdict leaves behind (callers check `record` first)."""
         return Reading(
             checkpoint_id,
@@ -408,7 +410,10 @@ def decide(scan: ScanInput) -> Verdict:
         return _deny(scan, Reason.NOT_YET_VALID)
     if ticket.valid_until is not None and now > ticket.valid_until:
         return _deny(scan, Reason.EXPIRED)
-    if checkpoint.allowed_ticket_types and ticket.ticket_type not in checkpoint.allowed_ticket_types:
+    if (
+        checkpoint.allowed_ticket_types
+        and ticket.ticket_type not in checkpoint.allowed_ticket_types
+    ):
         return _deny(scan, Reason.TICKET_TYPE_NOT_ALLOWED)
     if checkpoint.required_tags and not (checkpoint.required_tags & ticket.tags):
         return _deny(scan, Reason.TAG_REQUIRED)

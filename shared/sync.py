@@ -37,8 +37,8 @@ __all__ = [
     "RegistrationItem",
     "ScanItem",
     "ServerVerdict",
-    "Tombstone",
     "TicketTypeRow",
+    "Tombstone",
     "ZoneRow",
     "ZoneState",
     "history_from_state",
@@ -304,5 +304,7 @@ def history_from_state(state: dict[str, Any]) -> History:
         )
         for key, z in (state.get("zones") or {}).items()
     }
-    last = {dev: datetime.fromisoformat(at) for dev, at in (state.get("last_by_device") or {}).items()}
+    last = {
+        dev: datetime.fromisoformat(at) for dev, at in (state.get("last_by_device") or {}).items()
+    }
     return History(zones, dict(state.get("checkpoint_entries") or {}), last)

@@ -35,8 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="doorcheck",
         version=__version__,
         description="Offline-first door check-in: organizer API, device sync and webhooks.",
-        generate_unique_id_function=lambda route: route.operation_id or route.name
-        if isinstance(route, APIRoute) else route.name,
+        generate_unique_id_function=lambda route: (
+            route.operation_id or route.name if isinstance(route, APIRoute) else route.name
+        ),
     )
     engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
     app.state.settings = settings
@@ -46,11 +47,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.enroll_limiter = RateLimiter(30)  # per client address: enrolment codes are guessable
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes
+    )
     app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
-    for router in (health.router, api_keys.router, events.router, children.ticket_types,
-                   children.zones, children.checkpoints, attendees.router, imports.router,
-                   scans.router, devices.router, sync.router, conflicts.router):
+    for router in (
+        health.router,
+        api_keys.router,
+        events.router,
+        children.ticket_types,
+        children.zones,
+        children.checkpoints,
+        attendees.router,
+        imports.router,
+        scans.router,
+        devices.router,
+        sync.router,
+        conflicts.router,
+    ):
         app.include_router(router)
     return app

@@ -28,16 +28,32 @@ devices_app = typer.Typer(help="Enrol, list and revoke scanner devices.", no_arg
 DEFAULT_SERVER_URL = "http://127.0.0.1:8000"
 PAGE_SIZE = 100
 
-ServerOption = Annotated[str | None, typer.Option(
-    "--server", help="Server URL (needs --api-key).", show_default=False)]
-ApiKeyOption = Annotated[str | None, typer.Option(
-    "--api-key", envvar="DOORCHECK_API_KEY", help="An API key with the admin scope.",
-    show_default=False)]
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL to work on directly, instead of --server.", show_default=False)]
-OrgOption = Annotated[str | None, typer.Option(
-    "--org", help="With --db: the organization (org_…) when the database holds several.",
-    show_default=False)]
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="Server URL (needs --api-key).", show_default=False)
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="DOORCHECK_API_KEY",
+        help="An API key with the admin scope.",
+        show_default=False,
+    ),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL to work on directly, instead of --server.", show_default=False
+    ),
+]
+OrgOption = Annotated[
+    str | None,
+    typer.Option(
+        "--org",
+        help="With --db: the organization (org_…) when the database holds several.",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -69,8 +85,10 @@ class Source:
             if not self.api_key:
                 raise _usage("--server needs --api-key (or $DOORCHECK_API_KEY)")
             if self.org is not None or self.server_url is not None:
-                raise _usage("--org and --server-url go with --db; the API key picks the "
-                             "organization and the server its own URL")
+                raise _usage(
+                    "--org and --server-url go with --db; the API key picks the "
+                    "organization and the server its own URL"
+                )
         if self.server_url is not None and not self.server_url.startswith(("http://", "https://")):
             raise _usage("--server-url must start with http:// or https://")
 
@@ -93,8 +111,12 @@ def _registry(source: Source) -> Iterator[Registry]:
 
 
 def _enrolment(body: dict[str, Any]) -> dict[str, Any]:
-    return {"device_id": body["id"], "enrollment_code": body["enrollment_code"],
-            "expires_at": body["enrollment_expires_at"], "pairing_uri": body["pairing_uri"]}
+    return {
+        "device_id": body["id"],
+        "enrollment_code": body["enrollment_code"],
+        "expires_at": body["enrollment_expires_at"],
+        "pairing_uri": body["pairing_uri"],
+    }
 
 
 # --- over HTTP --------------------------------------------------------------------------------
@@ -134,16 +156,20 @@ class _Remote:
             body = None
         if response.is_success:
             if response.status_code != 204 and not isinstance(body, dict):
-                raise fail(f"{self.server} did not answer like a doorcheck server "
-                           f"(HTTP {response.status_code})")
+                raise fail(
+                    f"{self.server} did not answer like a doorcheck server "
+                    f"(HTTP {response.status_code})"
+                )
             return body
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
             raise fail(f"the server answered HTTP {response.status_code} without an explanation")
         if error.get("code") == "not_found" and method == "DELETE":
             raise fail(f"no such device: {path.rsplit('/', 1)[-1]}")
-        raise fail(f"the server refused ({response.status_code} {error.get('code')}): "
-                   f"{error.get('message')}")
+        raise fail(
+            f"the server refused ({response.status_code} {error.get('code')}): "
+            f"{error.get('message')}"
+        )
 
     def create(self, name: str) -> dict[str, Any]:
         return _enrolment(self._call("POST", "/v1/devices", json={"name": name}))
@@ -220,23 +246,33 @@ class _Local:
         settings = self.settings
         if not settings.secret_key and not (settings.data_dir / "secret.key").is_file():
             # A new secret here would hash a code the server can never match.
-            raise fail(f"no server secret in {settings.data_dir.resolve()}: set "
-                       "DOORCHECK_SECRET_KEY or DOORCHECK_DATA_DIR as the server has them")
+            raise fail(
+                f"no server secret in {settings.data_dir.resolve()}: set "
+                "DOORCHECK_SECRET_KEY or DOORCHECK_DATA_DIR as the server has them"
+            )
         server_url = self.source.server_url or settings.public_url or DEFAULT_SERVER_URL
-        enrolment = create_enrolment(self.session, organization_id=self._organization(),
-                                     name=name, server_url=server_url,
-                                     secret=settings.secret())
+        enrolment = create_enrolment(
+            self.session,
+            organization_id=self._organization(),
+            name=name,
+            server_url=server_url,
+            secret=settings.secret(),
+        )
         body = _public(enrolment.device)
-        return _enrolment({**body, "enrollment_code": enrolment.code,
-                           "pairing_uri": enrolment.pairing_uri})
+        return _enrolment(
+            {**body, "enrollment_code": enrolment.code, "pairing_uri": enrolment.pairing_uri}
+        )
 
     def devices(self) -> list[dict[str, Any]]:
         from sqlmodel import col, select
 
         from sync_server.models import Device
 
-        query = (select(Device).where(Device.organization_id == self._organization())
-                 .order_by(col(Device.created_at).desc(), col(Device.id).desc()))
+        query = (
+            select(Device)
+            .where(Device.organization_id == self._organization())
+            .order_by(col(Device.created_at).desc(), col(Device.id).desc())
+        )
         return [_public(device) for device in self.session.exec(query)]
 
     def revoke(self, device_id: str) -> None:
@@ -268,9 +304,15 @@ def create(
     api_key: ApiKeyOption = None,
     db: DbOption = None,
     org: OrgOption = None,
-    server_url: Annotated[str | None, typer.Option(
-        "--server-url", help="With --db: the server URL scanners pair with "
-        f"(default: $DOORCHECK_PUBLIC_URL or {DEFAULT_SERVER_URL}).", show_default=False)] = None,
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            "--server-url",
+            help="With --db: the server URL scanners pair with "
+            f"(default: $DOORCHECK_PUBLIC_URL or {DEFAULT_SERVER_URL}).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a one-time enrolment code (valid 24 h) and show its pairing QR."""
@@ -344,8 +386,10 @@ def _show_enrolment(enrolment: dict[str, Any]) -> None:
     typer.echo(f"pairing URI:     {enrolment['pairing_uri']}")
     typer.echo("")
     typer.echo(terminal_qr(enrolment["pairing_uri"]), nl=False)
-    typer.echo(f"Scan this QR in the doorcheck scanner, or run:\n"
-               f"  doorcheck pair --server {server} --code {enrolment['enrollment_code']}")
+    typer.echo(
+        f"Scan this QR in the doorcheck scanner, or run:\n"
+        f"  doorcheck pair --server {server} --code {enrolment['enrollment_code']}"
+    )
 
 
 def _status(device: dict[str, Any]) -> Any:
@@ -381,7 +425,12 @@ def _show_devices(devices: list[dict[str, Any]]) -> None:
     for header in ("name", "status", "last seen", "app version", "clock offset"):
         table.add_column(header)
     for device in devices:
-        table.add_row(Text(str(device["id"])), Text(str(device["name"])), _status(device),
-                      _when(device.get("last_seen_at")), Text(device.get("app_version") or "—"),
-                      _offset(device.get("clock_offset_ms")))
+        table.add_row(
+            Text(str(device["id"])),
+            Text(str(device["name"])),
+            _status(device),
+            _when(device.get("last_seen_at")),
+            Text(device.get("app_version") or "—"),
+            _offset(device.get("clock_offset_ms")),
+        )
     console.print(table)

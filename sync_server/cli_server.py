@@ -44,8 +44,10 @@ def _upgrade(settings: Settings) -> None:
     try:
         upgrade(engine)
     except OperationalError as exc:
-        raise fail(f"cannot reach the database at {_redacted(settings.db_url)}: "
-                   f"{str(exc.orig).strip().splitlines()[0]}") from exc
+        raise fail(
+            f"cannot reach the database at {_redacted(settings.db_url)}: "
+            f"{str(exc.orig).strip().splitlines()[0]}"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -55,7 +57,7 @@ def _redacted(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as "the configured URL"
+    except Exception:
         return "the configured URL"
 
 
@@ -110,5 +112,11 @@ def server(
     _upgrade(settings)
     os.environ["DOORCHECK_DB_URL"] = settings.db_url
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    uvicorn.run("sync_server.asgi:app", host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        "sync_server.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )

@@ -27,8 +27,12 @@ __all__ = ["tools_app"]
 
 tools_app = typer.Typer()
 MAX_SHOWN_ERRORS = 50
-CONTENT_TYPES = {".csv": "text/csv", ".tsv": "text/csv", ".txt": "text/csv",
-                 ".json": "application/json"}
+CONTENT_TYPES = {
+    ".csv": "text/csv",
+    ".tsv": "text/csv",
+    ".txt": "text/csv",
+    ".json": "application/json",
+}
 
 
 def _usage(message: str) -> typer.Exit:
@@ -88,16 +92,19 @@ def _progress(*columns: Any) -> Any:
 # --- import -----------------------------------------------------------------------------------
 
 ServerOption = Annotated[str | None, typer.Option("--server", help="Server URL (needs --api-key).")]
-ApiKeyOption = Annotated[str | None, typer.Option(
-    "--api-key", envvar="DOORCHECK_API_KEY", help="An API key with the write scope.")]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="DOORCHECK_API_KEY", help="An API key with the write scope."),
+]
 ImportDbOption = Annotated[str | None, typer.Option("--db", help="Database URL to import into.")]
 AtomicOption = Annotated[bool, typer.Option("--atomic", help="Import nothing if any row is bad.")]
 
 
 @tools_app.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(help="A CSV file (header row) or a JSON array.",
-                                         show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(help="A CSV file (header row) or a JSON array.", show_default=False)
+    ],
     event: Annotated[str, typer.Option("--event", help="The event id (evt_…).")],
     server: ServerOption = None,
     api_key: ApiKeyOption = None,
@@ -117,8 +124,9 @@ def import_file(
     if not file.is_file():
         raise fail(f"no such file: {file}")
     if server is not None:
-        result = _import_over_http(file, server.rstrip("/"), str(api_key), event, content_type,
-                                   atomic)
+        result = _import_over_http(
+            file, server.rstrip("/"), str(api_key), event, content_type, atomic
+        )
     else:
         result = _import_into_db(file, db, event, content_type, atomic)
     _report(result, as_json)
@@ -126,15 +134,19 @@ def import_file(
         raise typer.Exit(1)
 
 
-def _import_over_http(file: Path, server: str, api_key: str, event: str, content_type: str,
-                      atomic: bool) -> dict[str, Any]:
+def _import_over_http(
+    file: Path, server: str, api_key: str, event: str, content_type: str, atomic: bool
+) -> dict[str, Any]:
     import httpx
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     size = file.stat().st_size
     url = f"{server}/v1/events/{quote(event, safe='')}/attendees/import"
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": content_type,
-               "Content-Length": str(size)}
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "Content-Type": content_type,
+        "Content-Length": str(size),
+    }
     columns = (*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn())
     with _progress(*columns) as progress, file.open("rb") as fh:
         task = progress.add_task(f"uploading {file.name}", total=size)
@@ -146,9 +158,13 @@ def _import_over_http(file: Path, server: str, api_key: str, event: str, content
             progress.update(task, description="the server is importing")
 
         try:
-            response = httpx.post(url, content=chunks(), headers=headers,
-                                  params={"atomic": "true"} if atomic else None,
-                                  timeout=httpx.Timeout(30, read=900))
+            response = httpx.post(
+                url,
+                content=chunks(),
+                headers=headers,
+                params={"atomic": "true"} if atomic else None,
+                timeout=httpx.Timeout(30, read=900),
+            )
         except httpx.InvalidURL as exc:
             raise _usage(f"--server is not a usable URL: {exc}") from exc
         except httpx.TransportError as exc:
@@ -171,9 +187,11 @@ def _answer(status: int, content: bytes) -> dict[str, Any]:
     details = error.get("details") or []
     if status == 422 and any(str(d.get("field", "")).startswith("row ") for d in details):
         return _atomic_failure(str(error.get("message", "")), details)
-    raise fail(f"the server refused the import ({status} {error.get('code')}): "
-               f"{error.get('message')}" + "".join(f"\n  {d.get('field')}: {d.get('message')}"
-                                                    for d in details[:MAX_SHOWN_ERRORS]))
+    raise fail(
+        f"the server refused the import ({status} {error.get('code')}): "
+        f"{error.get('message')}"
+        + "".join(f"\n  {d.get('field')}: {d.get('message')}" for d in details[:MAX_SHOWN_ERRORS])
+    )
 
 
 def _atomic_failure(message: str, details: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,14 +199,27 @@ def _atomic_failure(message: str, details: list[dict[str, Any]]) -> dict[str, An
     for detail in details:
         where, _, name = str(detail.get("field", "")).partition(": ")
         row = where.removeprefix("row ")
-        errors.append({"row": int(row) if row.isdigit() else 0, "field": name,
-                       "message": detail.get("message", "")})
-    return {"object": "import_result", "created": 0, "updated": 0, "unchanged": 0,
-            "failed": len({e["row"] for e in errors}), "errors": errors, "message": message}
+        errors.append(
+            {
+                "row": int(row) if row.isdigit() else 0,
+                "field": name,
+                "message": detail.get("message", ""),
+            }
+        )
+    return {
+        "object": "import_result",
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": len({e["row"] for e in errors}),
+        "errors": errors,
+        "message": message,
+    }
 
 
-def _import_into_db(file: Path, db: str | None, event_id: str, content_type: str,
-                    atomic: bool) -> dict[str, Any]:
+def _import_into_db(
+    file: Path, db: str | None, event_id: str, content_type: str, atomic: bool
+) -> dict[str, Any]:
     from sqlalchemy.exc import SQLAlchemyError
     from sqlmodel import Session
 
@@ -206,8 +237,13 @@ def _import_into_db(file: Path, db: str | None, event_id: str, content_type: str
             with _progress() as progress:
                 rows = parse_upload(body, content_type)
                 options = ImportOptions(atomic=atomic, progress=_progress_to(progress))
-                result = import_attendees(session, event=event, rows=rows,
-                                          secret=settings_for(db).secret(), options=options)
+                result = import_attendees(
+                    session,
+                    event=event,
+                    rows=rows,
+                    secret=settings_for(db).secret(),
+                    options=options,
+                )
         return result.public()
     except ApiError as exc:
         if exc.status == 422 and any(str(d["field"]).startswith("row ") for d in exc.details):
@@ -287,10 +323,14 @@ def write_tickets(engine: Engine, event: str, out: Path) -> tuple[int, Path]:
         found = session.get(Event, event)
         if found is None:
             raise fail(f"no such event: {event}")
-        types = {t.id: t for t in session.exec(select(TicketType).where(
-            TicketType.event_id == event))}
-        people = session.exec(select(Attendee).where(Attendee.event_id == event).order_by(
-            Attendee.last_name, Attendee.first_name, Attendee.id)).all()
+        types = {
+            t.id: t for t in session.exec(select(TicketType).where(TicketType.event_id == event))
+        }
+        people = session.exec(
+            select(Attendee)
+            .where(Attendee.event_id == event)
+            .order_by(Attendee.last_name, Attendee.first_name, Attendee.id)
+        ).all()
     try:
         out.mkdir(parents=True, exist_ok=True)
         cards = [_card(out, person, types[person.ticket_type_id], found.name) for person in people]
@@ -316,10 +356,12 @@ def _card(out: Path, person: Any, ticket_type: Any, event_name: str) -> str:
     name = html.escape(f"{person.first_name} {person.last_name}")
     kind = html.escape(ticket_type.name) + (' <b class="vip">VIP</b>' if ticket_type.is_vip else "")
     status = "" if person.status == "valid" else f'<p class="void">{html.escape(person.status)}</p>'
-    return (f'<figure class="card"><img src="data:image/png;base64,{inline}"'
-            f' alt="ticket QR of {name}"><figcaption><strong>{name}</strong>'
-            f"<span>{kind}</span><small>{html.escape(event_name)}</small>{status}"
-            f"<code>{html.escape(person.id)}</code></figcaption></figure>")
+    return (
+        f'<figure class="card"><img src="data:image/png;base64,{inline}"'
+        f' alt="ticket QR of {name}"><figcaption><strong>{name}</strong>'
+        f"<span>{kind}</span><small>{html.escape(event_name)}</small>{status}"
+        f"<code>{html.escape(person.id)}</code></figcaption></figure>"
+    )
 
 
 _STYLE = """
@@ -342,9 +384,11 @@ code{font-size:10px;color:#666}small{color:#444}
 
 def _sheet(event_name: str, cards: list[str]) -> str:
     title = html.escape(f"{event_name}: tickets")
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-            f"<header><h1>{title}</h1><p>{len(cards)} tickets. Print on A4, or open on a phone "
-            f"and show a code to the scanner.</p></header>"
-            f'<main class="sheet">{"".join(cards)}</main></body></html>\n')
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{title}</title><style>{_STYLE}</style></head><body>"
+        f"<header><h1>{title}</h1><p>{len(cards)} tickets. Print on A4, or open on a phone "
+        f"and show a code to the scanner.</p></header>"
+        f'<main class="sheet">{"".join(cards)}</main></body></html>\n'
+    )

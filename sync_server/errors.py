@@ -45,7 +45,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
@@ -53,9 +55,12 @@ def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"No such {what}")
 
 
-def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"Cache-Control": "private, no-store",
-                                                           **(headers or {})})
+def _respond(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=status, headers={"Cache-Control": "private, no-store", **(headers or {})}
+    )
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -76,7 +81,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         message = str(err.get("msg", "invalid value"))
         if kind == "json_invalid":
             message = "The request body is not valid JSON"
-        details.append({"field": _field(tuple(err.get("loc", ()))), "code": kind, "message": message})
+        details.append(
+            {"field": _field(tuple(err.get("loc", ()))), "code": kind, "message": message}
+        )
     return _respond(422, error_body("validation_error", "The request is not valid", details))
 
 

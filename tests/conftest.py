@@ -26,7 +26,7 @@ def _pg_reachable() -> str | None:
 
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+    except Exception as exc:
         return f"{exc.__class__.__name__}: {exc}".splitlines()[0]
 
 
@@ -91,8 +91,14 @@ class LiveServer:
 def serve(app: object, port: int | None = None) -> LiveServer:
     """Run an ASGI app under uvicorn in a thread on a loopback port; waits until it answers."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
-                            access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",  # type: ignore[arg-type]
+        access_log=False,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -48,16 +48,26 @@ _API_KEYS: Table = ApiKey.__table__  # type: ignore[assignment]
 _DEVICES: Table = Device.__table__  # type: ignore[assignment]
 _LOOKUPS = {  # built once: statement construction costs more than the query
     "api_key": (
-        sa_select(_API_KEYS.c.id, _API_KEYS.c.organization_id, _API_KEYS.c.revoked_at,
-                  _API_KEYS.c.last_used_at, _API_KEYS.c.scopes)
-        .where(_API_KEYS.c.key_hash == bindparam("digest")),
-        update(_API_KEYS).where(_API_KEYS.c.id == bindparam("b_id"))
+        sa_select(
+            _API_KEYS.c.id,
+            _API_KEYS.c.organization_id,
+            _API_KEYS.c.revoked_at,
+            _API_KEYS.c.last_used_at,
+            _API_KEYS.c.scopes,
+        ).where(_API_KEYS.c.key_hash == bindparam("digest")),
+        update(_API_KEYS)
+        .where(_API_KEYS.c.id == bindparam("b_id"))
         .values(last_used_at=bindparam("b_now")),
     ),
     "device": (
-        sa_select(_DEVICES.c.id, _DEVICES.c.organization_id, _DEVICES.c.revoked_at,
-                  _DEVICES.c.last_seen_at).where(_DEVICES.c.token_hash == bindparam("digest")),
-        update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id"))
+        sa_select(
+            _DEVICES.c.id,
+            _DEVICES.c.organization_id,
+            _DEVICES.c.revoked_at,
+            _DEVICES.c.last_seen_at,
+        ).where(_DEVICES.c.token_hash == bindparam("digest")),
+        update(_DEVICES)
+        .where(_DEVICES.c.id == bindparam("b_id"))
         .values(last_seen_at=bindparam("b_now")),
     ),
 }
@@ -134,8 +144,12 @@ def _bearer(request: Request) -> str | None:
 
 
 def _invalid() -> ApiError:
-    return ApiError(401, "invalid_api_key", "Missing, unknown or revoked API key",
-                    headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(
+        401,
+        "invalid_api_key",
+        "Missing, unknown or revoked API key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def _authenticate(request: Request) -> Principal:
@@ -174,8 +188,12 @@ def require(*scopes: Scope) -> Callable[..., Principal]:
             "X-RateLimit-Reset": str(reset),
         }
         if remaining < 0:
-            raise ApiError(429, "rate_limited", "Too many requests; slow down",
-                           headers={**headers, "Retry-After": str(reset)})
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Too many requests; slow down",
+                headers={**headers, "Retry-After": str(reset)},
+            )
         response.headers.update(headers)
         if not any(principal.allows(scope) for scope in scopes):
             wanted = " or ".join(repr(s.value) for s in scopes)

@@ -17,15 +17,25 @@ __all__ = ["BodyLimit", "NoNulInUrl", "NoStore"]
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps(error_body(code, message)).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"private, no-store"), (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"private, no-store"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    await _send_error(send, 413, "payload_too_large",
-                      f"The request body is larger than {limit} bytes")
+    await _send_error(
+        send, 413, "payload_too_large", f"The request body is larger than {limit} bytes"
+    )
 
 
 class BodyLimit:
@@ -73,7 +83,8 @@ class NoNulInUrl:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (
-            "\x00" in scope["path"] or b"%00" in scope["query_string"]
+            "\x00" in scope["path"]
+            or b"%00" in scope["query_string"]
             or b"\x00" in scope["query_string"]
         ):
             await _send_error(send, 422, "validation_error", "The URL contains a NUL character")

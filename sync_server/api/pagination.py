@@ -62,20 +62,26 @@ def paginate(
     """One page of `query` ordered by (`order_column`, id) descending."""
     size = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= size <= MAX_LIMIT:
-        raise ApiError(422, "validation_error", f"limit must be between 1 and {MAX_LIMIT}",
-                       [{"field": "limit", "code": "range", "message": "1 to 100"}])
-    created, ident = col(getattr(model, order_column)), col(getattr(model, "id"))
+        raise ApiError(
+            422,
+            "validation_error",
+            f"limit must be between 1 and {MAX_LIMIT}",
+            [{"field": "limit", "code": "range", "message": "1 to 100"}],
+        )
+    created, ident = col(getattr(model, order_column)), col(model.id)
     if cursor:
         if len(cursor) > 500:
             raise ApiError(422, "validation_error", "Invalid cursor")
         stamp, row_id = _decode(cursor)
         query = query.where(or_(created < stamp, and_(created == stamp, ident < row_id)))
-    rows: Sequence[T] = session.exec(query.order_by(created.desc(), ident.desc()).limit(size + 1)).all()
+    rows: Sequence[T] = session.exec(
+        query.order_by(created.desc(), ident.desc()).limit(size + 1)
+    ).all()
     has_more = len(rows) > size
     rows = rows[:size]
     last = rows[-1] if has_more else None
     return Page(
         data=[render(r) for r in rows],
         has_more=has_more,
-        next_cursor=_encode(getattr(last, order_column), getattr(last, "id")) if last else None,
+        next_cursor=_encode(getattr(last, order_column), last.id) if last else None,
     )

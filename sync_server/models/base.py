@@ -71,4 +71,3 @@ def time_field(*, nullable: bool = True, index: bool = False, default_now: bool 
 
 def json_field(kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
     return Field(default_factory=kind, sa_column=Column(JSON, nullable=False))
-

@@ -38,7 +38,9 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
-_EMAIL = re.compile(r"[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9\u0080-\uffff-]{1,63}(\.[A-Za-z0-9\u0080-\uffff-]{1,63})+")
+_EMAIL = re.compile(
+    r"[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9\u0080-\uffff-]{1,63}(\.[A-Za-z0-9\u0080-\uffff-]{1,63})+"
+)
 
 
 def _email(value: str) -> str:

@@ -75,13 +75,19 @@ def ticket_type_by_slug(session: Session, event: Event, slug: str) -> TicketType
         select(TicketType).where(TicketType.event_id == event.id, TicketType.slug == slug)
     ).first()
     if row is None:
-        raise ApiError(422, "validation_error", f"unknown ticket type {slug!r}",
-                       [{"field": "ticket_type", "code": "unknown", "message": "no such ticket type"}])
+        raise ApiError(
+            422,
+            "validation_error",
+            f"unknown ticket type {slug!r}",
+            [{"field": "ticket_type", "code": "unknown", "message": "no such ticket type"}],
+        )
     return row
 
 
 def ticket_types_by_id(session: Session, event_id: str) -> dict[str, TicketType]:
-    return {t.id: t for t in session.exec(select(TicketType).where(TicketType.event_id == event_id))}
+    return {
+        t.id: t for t in session.exec(select(TicketType).where(TicketType.event_id == event_id))
+    }
 
 
 def attendee_public(attendee: Attendee, ticket_type_slug: str) -> AttendeePublic:
@@ -159,15 +165,23 @@ def create_attendee_row(
     error message instead of raising, for batch callers that report per item."""
     event = session.get(Event, event_id)
     assert event is not None
-    ticket_type = session.exec(select(TicketType).where(
-        TicketType.event_id == event_id, TicketType.slug == data.ticket_type)).first()
+    ticket_type = session.exec(
+        select(TicketType).where(
+            TicketType.event_id == event_id, TicketType.slug == data.ticket_type
+        )
+    ).first()
     if ticket_type is None:
         return f"unknown ticket type {data.ticket_type!r}"
     fields = data.model_dump(exclude={"ticket_type"})
     attendee = Attendee(
-        id=attendee_id, event_id=event_id, **fields, email_norm=_norm_email(data.email),
-        ticket_type_id=ticket_type.id, qr=issue_qr(event, ticket_type, attendee_id, fields, secret),
-        source=source, seq=bump_seq(session, event_id),
+        id=attendee_id,
+        event_id=event_id,
+        **fields,
+        email_norm=_norm_email(data.email),
+        ticket_type_id=ticket_type.id,
+        qr=issue_qr(event, ticket_type, attendee_id, fields, secret),
+        source=source,
+        seq=bump_seq(session, event_id),
     )
     try:
         with session.begin_nested():
@@ -184,11 +198,19 @@ def update_attendee(
     changes = data.model_dump(exclude_unset=True)
     for name in ("first_name", "last_name", "ticket_type", "status", "tags", "custom_data"):
         if name in changes and changes[name] is None:
-            raise ApiError(422, "validation_error", f"{name} cannot be null",
-                           [{"field": name, "code": "null", "message": "cannot be null"}])
+            raise ApiError(
+                422,
+                "validation_error",
+                f"{name} cannot be null",
+                [{"field": name, "code": "null", "message": "cannot be null"}],
+            )
     if str(changes.get("code") or "").upper().startswith("DC1"):
-        raise ApiError(422, "validation_error", "custom codes may not start with DC1",
-                       [{"field": "code", "code": "reserved", "message": "DC1 is reserved"}])
+        raise ApiError(
+            422,
+            "validation_error",
+            "custom codes may not start with DC1",
+            [{"field": "code", "code": "reserved", "message": "DC1 is reserved"}],
+        )
     ticket_type = (
         ticket_type_by_slug(session, event, changes.pop("ticket_type"))
         if "ticket_type" in changes

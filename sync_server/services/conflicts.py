@@ -50,11 +50,20 @@ def open_conflict(
     registration_id: str | None = None,
 ) -> str:
     conflict_id = new_id(ids.CONFLICT)
-    conn.execute(insert(CONFLICTS).values(
-        id=conflict_id, organization_id=organization_id, event_id=event_id, kind=kind,
-        status="open", scan_ids=scan_ids, attendee_ids=attendee_ids,
-        registration_id=registration_id, details=details, created_at=utcnow(),
-    ))
+    conn.execute(
+        insert(CONFLICTS).values(
+            id=conflict_id,
+            organization_id=organization_id,
+            event_id=event_id,
+            kind=kind,
+            status="open",
+            scan_ids=scan_ids,
+            attendee_ids=attendee_ids,
+            registration_id=registration_id,
+            details=details,
+            created_at=utcnow(),
+        )
+    )
     return conflict_id
 
 
@@ -69,21 +78,33 @@ def resolve_conflict(
 ) -> Conflict:
     """Apply an admin's decision; resolving twice is a 409."""
     conn = session.connection()
-    locked = conn.execute(select(CONFLICTS.c.status).where(CONFLICTS.c.id == conflict.id)
-                          .with_for_update()).first()
+    locked = conn.execute(
+        select(CONFLICTS.c.status).where(CONFLICTS.c.id == conflict.id).with_for_update()
+    ).first()
     if locked is None or locked.status != "open":
         raise ApiError(409, "conflict", "This conflict is already resolved")
     if resolution not in _allowed(conflict.kind):
         allowed = ", ".join(sorted(r.value for r in _allowed(conflict.kind)))
-        raise ApiError(422, "validation_error", f"{conflict.kind} conflicts take: {allowed}",
-                       [{"field": "resolution", "code": "not_allowed", "message": allowed}])
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{conflict.kind} conflicts take: {allowed}",
+            [{"field": "resolution", "code": "not_allowed", "message": allowed}],
+        )
     if resolution is Resolution.VOID_SCAN and conflict.scan_ids:
         _void(session, conflict.event_id, conflict.scan_ids[0])
     elif resolution is Resolution.REVOKE_TICKET:
         for attendee_id in conflict.attendee_ids:
-            conn.execute(update(ATTENDEES).where(ATTENDEES.c.id == attendee_id).values(
-                status="revoked", status_changed_at=utcnow(), updated_at=utcnow(),
-                seq=bump_seq(session, conflict.event_id)))
+            conn.execute(
+                update(ATTENDEES)
+                .where(ATTENDEES.c.id == attendee_id)
+                .values(
+                    status="revoked",
+                    status_changed_at=utcnow(),
+                    updated_at=utcnow(),
+                    seq=bump_seq(session, conflict.event_id),
+                )
+            )
     elif resolution is Resolution.MERGE and conflict.registration_id:
         _merge_registration(session, conflict)
     conflict.status = "resolved"
@@ -99,16 +120,24 @@ def resolve_conflict(
 def _void(session: Session, event_id: str, scan_id: str) -> None:
     """The reading stops counting: occupancy, entries and presence are re-decided without it."""
     conn = session.connection()
-    scan = conn.execute(select(SCANS.c.attendee_id, SCANS.c.zone_id, SCANS.c.occupancy_delta,
-                               SCANS.c.voided).where(SCANS.c.id == scan_id)).first()
+    scan = conn.execute(
+        select(SCANS.c.attendee_id, SCANS.c.zone_id, SCANS.c.occupancy_delta, SCANS.c.voided).where(
+            SCANS.c.id == scan_id
+        )
+    ).first()
     if scan is None or scan.voided:
         return
     conn.execute(update(SCANS).where(SCANS.c.id == scan_id).values(voided=True, occupancy_delta=0))
     if scan.zone_id and scan.occupancy_delta:
-        conn.execute(update(ZONES).where(ZONES.c.id == scan.zone_id)
-                     .values(occupancy=ZONES.c.occupancy - scan.occupancy_delta))
+        conn.execute(
+            update(ZONES)
+            .where(ZONES.c.id == scan.zone_id)
+            .values(occupancy=ZONES.c.occupancy - scan.occupancy_delta)
+        )
     if scan.attendee_id:
-        conn.execute(select(ATTENDEES.c.id).where(ATTENDEES.c.id == scan.attendee_id).with_for_update())
+        conn.execute(
+            select(ATTENDEES.c.id).where(ATTENDEES.c.id == scan.attendee_id).with_for_update()
+        )
         refold_attendee(conn, scan.attendee_id, seq=bump_seq(session, event_id))
 
 
@@ -121,9 +150,18 @@ def _merge_registration(session: Session, conflict: Conflict) -> None:
     if target is None or conflict.registration_id is None:
         return
     walk_in = registration_attendee_id(conflict.registration_id)
-    conn.execute(update(SCANS).where(SCANS.c.code == walk_in, SCANS.c.attendee_id.is_(None),
-                                     SCANS.c.event_id == conflict.event_id)
-                 .values(attendee_id=target))
-    conn.execute(update(REGISTRATIONS).where(REGISTRATIONS.c.id == conflict.registration_id)
-                 .values(attendee_id=target))
+    conn.execute(
+        update(SCANS)
+        .where(
+            SCANS.c.code == walk_in,
+            SCANS.c.attendee_id.is_(None),
+            SCANS.c.event_id == conflict.event_id,
+        )
+        .values(attendee_id=target)
+    )
+    conn.execute(
+        update(REGISTRATIONS)
+        .where(REGISTRATIONS.c.id == conflict.registration_id)
+        .values(attendee_id=target)
+    )
     refold_attendee(conn, target, seq=bump_seq(session, conflict.event_id))

@@ -75,20 +75,27 @@ def enroll(session: Session, *, code: str, name: str | None, secret: bytes) -> t
     now = utcnow()
     table = Device.__table__
     # One UPDATE claims the code atomically: two devices racing with one code cannot both win.
-    claimed = session.connection().execute(
-        update(table)  # type: ignore[arg-type]
-        .where(
-            table.c.enrollment_code_hash == digest,  # type: ignore[attr-defined]
-            table.c.enrollment_expires_at > now,  # type: ignore[attr-defined]
-            table.c.revoked_at.is_(None),  # type: ignore[attr-defined]
+    claimed = (
+        session.connection()
+        .execute(
+            update(table)  # type: ignore[arg-type]
+            .where(
+                table.c.enrollment_code_hash == digest,  # type: ignore[attr-defined]
+                table.c.enrollment_expires_at > now,  # type: ignore[attr-defined]
+                table.c.revoked_at.is_(None),  # type: ignore[attr-defined]
+            )
+            .values(enrollment_code_hash=None, enrolled_at=now)
+            .returning(table.c.id)  # type: ignore[attr-defined]
         )
-        .values(enrollment_code_hash=None, enrolled_at=now)
-        .returning(table.c.id)  # type: ignore[attr-defined]
-    ).first()
+        .first()
+    )
     if claimed is None:
         session.rollback()
-        raise ApiError(401, "invalid_enrollment_code",
-                       "This enrolment code is unknown, expired or already used")
+        raise ApiError(
+            401,
+            "invalid_enrollment_code",
+            "This enrolment code is unknown, expired or already used",
+        )
     device = session.get(Device, claimed[0])
     assert device is not None
     token = new_token(DEVICE_TOKEN_PREFIX)

@@ -48,11 +48,14 @@ def conflict(message: str, field: str | None = None) -> ApiError:
 
 
 def _invalid(field: str, code: str, message: str) -> ApiError:
-    return ApiError(422, "validation_error", message,
-                    [{"field": field, "code": code, "message": message}])
+    return ApiError(
+        422, "validation_error", message, [{"field": field, "code": code, "message": message}]
+    )
 
 
-def create_event(session: Session, *, organization_id: str, data: EventCreate, secret: bytes) -> Event:
+def create_event(
+    session: Session, *, organization_id: str, data: EventCreate, secret: bytes
+) -> Event:
     event_id = new_id(ids.EVENT)
     key = EventKey.from_seed(os.urandom(32))
     event = Event(
@@ -72,12 +75,20 @@ def update_event(session: Session, event: Event, data: EventUpdate) -> Event:
     changes = data.model_dump(exclude_unset=True)
     for name in ("name", "slug", "timezone", "status"):
         if name in changes and changes[name] is None:
-            raise ApiError(422, "validation_error", f"{name} cannot be null",
-                           [{"field": name, "code": "null", "message": "cannot be null"}])
+            raise ApiError(
+                422,
+                "validation_error",
+                f"{name} cannot be null",
+                [{"field": name, "code": "null", "message": "cannot be null"}],
+            )
     merged = {**event.model_dump(), **changes}
     if merged["starts_at"] and merged["ends_at"] and merged["ends_at"] < merged["starts_at"]:
-        raise ApiError(422, "validation_error", "the event ends before it starts",
-                       [{"field": "ends_at", "code": "window", "message": "ends before it starts"}])
+        raise ApiError(
+            422,
+            "validation_error",
+            "the event ends before it starts",
+            [{"field": "ends_at", "code": "window", "message": "ends before it starts"}],
+        )
     for name, value in changes.items():
         setattr(event, name, value)
     event.updated_at = utcnow()
@@ -97,7 +108,8 @@ def _decrypt(token: str, secret: bytes) -> bytes:
 
 _EVENTS = Event.__table__
 _BUMP_SEQ = (
-    update(_EVENTS).where(_EVENTS.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
     .values(change_seq=_EVENTS.c.change_seq + bindparam("b_count"))  # type: ignore[attr-defined]
     .returning(_EVENTS.c.change_seq)  # type: ignore[attr-defined]
 )
@@ -112,12 +124,14 @@ def bump_seq(session: Session, event_id: str, count: int = 1) -> int:
 
 def get_child(session: Session, model: type[T], event: Event, child_id: str) -> T:
     row = session.get(model, child_id) if len(child_id) <= 40 else None
-    if row is None or getattr(row, "event_id") != event.id:
+    if row is None or row.event_id != event.id:
         raise not_found(CHILD_NAME.get(model, "resource"))
     return row
 
 
-def create_child(session: Session, model: type[T], event: Event, data: BaseModel, **extra: Any) -> T:
+def create_child(
+    session: Session, model: type[T], event: Event, data: BaseModel, **extra: Any
+) -> T:
     row = model(id=new_id(CHILD_PREFIX[model]), event_id=event.id, **data.model_dump(), **extra)
     if model is TicketType:
         number = session.execute(
@@ -126,7 +140,7 @@ def create_child(session: Session, model: type[T], event: Event, data: BaseModel
             .values(next_ticket_type_number=Event.next_ticket_type_number + 1)
             .returning(col(Event.next_ticket_type_number))
         ).scalar_one()
-        setattr(row, "number", int(number) - 1)
+        row.number = int(number) - 1
     session.add(row)
     _commit(session, f"A {CHILD_NAME[model]} with this slug already exists", "slug")
     return row
@@ -146,16 +160,19 @@ def update_child(session: Session, row: T, changes: dict[str, Any]) -> T:
             raise _invalid(window[1], "window", "the window ends before it starts")
     for name, value in changes.items():
         setattr(row, name, value)
-    setattr(row, "updated_at", utcnow())
+    row.updated_at = utcnow()
     session.add(row)
     _commit(session, f"A {CHILD_NAME[type(row)]} with this slug already exists", "slug")
     return row
 
 
 def save_checkpoint(
-    session: Session, event: Event, data: CheckpointCreate | CheckpointUpdate, row: Checkpoint | None
+    session: Session,
+    event: Event,
+    data: CheckpointCreate | CheckpointUpdate,
+    row: Checkpoint | None,
 ) -> Checkpoint:
-    """Create or update a checkpoint after checking its zone and ticket types belong to the event."""
+    """Create or update a checkpoint once its zone and ticket types are known to be the event's."""
     changes = data.model_dump(exclude_unset=row is not None)
     zone_id = changes.get("zone_id")
     zone = session.get(Zone, zone_id) if zone_id is not None and len(zone_id) <= 40 else None
@@ -166,9 +183,18 @@ def save_checkpoint(
         known = set(session.exec(select(TicketType.slug).where(TicketType.event_id == event.id)))
         unknown = sorted(wanted - known)
         if unknown:
-            raise ApiError(422, "validation_error", f"unknown ticket types: {', '.join(unknown)}",
-                           [{"field": "allowed_ticket_types", "code": "unknown",
-                             "message": f"unknown: {', '.join(unknown)}"}])
+            raise ApiError(
+                422,
+                "validation_error",
+                f"unknown ticket types: {', '.join(unknown)}",
+                [
+                    {
+                        "field": "allowed_ticket_types",
+                        "code": "unknown",
+                        "message": f"unknown: {', '.join(unknown)}",
+                    }
+                ],
+            )
     if row is None:
         return create_child(session, Checkpoint, event, data)
     return update_child(session, row, changes)

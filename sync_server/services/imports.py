@@ -52,8 +52,20 @@ JSON_TYPES = frozenset({"application/json", "text/json"})
 FIELDS = frozenset(AttendeeCreate.model_fields)
 REQUIRED = frozenset({"first_name", "last_name", "ticket_type"})
 PLAIN_COLUMNS = FIELDS - {"tags", "status", "custom_data"}
-COMPARED = ("first_name", "last_name", "email", "phone", "company", "ticket_type_id", "tags",
-            "custom_data", "code", "status", "valid_from", "valid_until")
+COMPARED = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "ticket_type_id",
+    "tags",
+    "custom_data",
+    "code",
+    "status",
+    "valid_from",
+    "valid_until",
+)
 QR_INPUTS = ("code", "ticket_type_id", "valid_from", "valid_until")
 TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "company", "code")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -77,8 +89,11 @@ class RowError:
         return {"row": self.row, "field": self.field, "message": self.message}
 
     def detail(self) -> dict[str, Any]:
-        return {"field": f"row {self.row}: {self.field}", "code": self.code,
-                "message": self.message}
+        return {
+            "field": f"row {self.row}: {self.field}",
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +115,14 @@ class ImportResult:
 
     def public(self) -> dict[str, Any]:
         """The answer body; `errors` stops at the first 1,000 (`failed` counts every bad row)."""
-        return {"object": "import_result", "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "failed": self.failed,
-                "errors": [e.public() for e in self.errors[:MAX_REPORTED_ERRORS]]}
+        return {
+            "object": "import_result",
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "errors": [e.public() for e in self.errors[:MAX_REPORTED_ERRORS]],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +148,14 @@ def upload_format(content_type: str | None) -> tuple[str, str]:
         if name.strip().lower() == "charset" and value.strip():
             charset = value.strip().strip('"')
     kind = {**dict.fromkeys(CSV_TYPES, "csv"), **dict.fromkeys(JSON_TYPES, "json")}.get(
-        media.strip().lower())
+        media.strip().lower()
+    )
     if kind is None:
-        raise ApiError(415, "unsupported_media_type",
-                       "Send the attendees as text/csv or as a JSON array (application/json)")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send the attendees as text/csv or as a JSON array (application/json)",
+        )
     return kind, charset
 
 
@@ -170,9 +194,12 @@ def _parse_json(text: str) -> list[SourceRow]:
         raise _invalid("The body must be a JSON array of attendee objects")
     if len(items) > MAX_ROWS:
         raise _too_many()
-    return [SourceRow(n, item) if isinstance(item, dict)
-            else SourceRow(n, {}, RowError(n, "row", "must be a JSON object"))
-            for n, item in enumerate(items, start=1)]
+    return [
+        SourceRow(n, item)
+        if isinstance(item, dict)
+        else SourceRow(n, {}, RowError(n, "row", "must be a JSON object"))
+        for n, item in enumerate(items, start=1)
+    ]
 
 
 def _column(name: str) -> str:
@@ -186,13 +213,18 @@ def _check_header(header: list[str]) -> None:
     def problem(code: str, message: str) -> dict[str, str]:
         return {"field": "header", "code": code, "message": message}
 
-    problems = [problem("unknown_column", f"unknown column {n[:100]!r} (name custom fields "
-                                          "custom.<key>)")
-                for n in header if n and n not in FIELDS and not n.startswith("custom.")]
-    problems += [problem("duplicate_column", f"duplicate column {n[:100]!r}")
-                 for n in sorted({n for n in header if n and header.count(n) > 1})]
-    problems += [problem("missing_column", f"missing column {n!r}")
-                 for n in sorted(REQUIRED - set(header))]
+    problems = [
+        problem("unknown_column", f"unknown column {n[:100]!r} (name custom fields custom.<key>)")
+        for n in header
+        if n and n not in FIELDS and not n.startswith("custom.")
+    ]
+    problems += [
+        problem("duplicate_column", f"duplicate column {n[:100]!r}")
+        for n in sorted({n for n in header if n and header.count(n) > 1})
+    ]
+    problems += [
+        problem("missing_column", f"missing column {n!r}") for n in sorted(REQUIRED - set(header))
+    ]
     if problems:
         raise _invalid("The CSV header is not usable", problems[:50])
 
@@ -228,10 +260,13 @@ def _records(reader: Iterator[list[str]]) -> Iterator[list[str] | csv.Error]:
 
 
 def _csv_row(number: int, header: list[str], cells: list[str]) -> SourceRow:
-    if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
-        return SourceRow(number, {}, RowError(number, "row", f"{len(cells)} cells but only "
-                                                             f"{len(header)} columns"))
-    data: dict[str, Any] = dict.fromkeys(REQUIRED & set(header[len(cells):]), "")
+    if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header) :]):
+        return SourceRow(
+            number,
+            {},
+            RowError(number, "row", f"{len(cells)} cells but only {len(header)} columns"),
+        )
+    data: dict[str, Any] = dict.fromkeys(REQUIRED & set(header[len(cells) :]), "")
     custom: dict[str, Any] | None = None
     for name, cell in zip(header, cells, strict=False):
         value = cell.strip()
@@ -295,8 +330,10 @@ def _validate(row: SourceRow, types: dict[str, str]) -> _Valid | list[RowError]:
     try:
         model = AttendeeCreate.model_validate(row.data)
     except ValidationError as exc:
-        return [RowError(row.number, _field_of(e), str(e["msg"])[:200], str(e["type"]))
-                for e in exc.errors()[:5]]
+        return [
+            RowError(row.number, _field_of(e), str(e["msg"])[:200], str(e["type"]))
+            for e in exc.errors()[:5]
+        ]
     except RecursionError:
         return [RowError(row.number, "custom_data", "nested too deeply")]
     values = dict(model.__dict__)
@@ -338,17 +375,29 @@ class _Index:
         code = row.values["code"] if "code" in row.given else None
         for key in (("email", email), ("code", code)):
             if key[1] and key in self.seen:
-                return RowError(row.number, key[0], f"duplicate {key[0]} in the file (row "
-                                                    f"{self.seen[key]})", "duplicate")
+                return RowError(
+                    row.number,
+                    key[0],
+                    f"duplicate {key[0]} in the file (row {self.seen[key]})",
+                    "duplicate",
+                )
         by_email = self.by_email.get(email) if email else None
         by_code = self.by_code.get(code) if code else None
         if by_email and by_code and by_email != by_code:
-            return RowError(row.number, "code", "the email belongs to one attendee and the code "
-                                                "to another", "conflict")
+            return RowError(
+                row.number,
+                "code",
+                "the email belongs to one attendee and the code to another",
+                "conflict",
+            )
         target = by_email or by_code
         if target and target in self.claimed:
-            return RowError(row.number, "email" if by_email else "code",
-                            f"the same attendee as row {self.claimed[target]}", "duplicate")
+            return RowError(
+                row.number,
+                "email" if by_email else "code",
+                f"the same attendee as row {self.claimed[target]}",
+                "duplicate",
+            )
         for key in (("email", email), ("code", code)):
             if key[1]:
                 self.seen[key] = row.number
@@ -381,8 +430,9 @@ class _Plan:
         return len({e.row for e in self.errors})
 
 
-def _validate_all(rows: Sequence[SourceRow], types: dict[str, TicketType],
-                  progress: Progress | None) -> tuple[list[_Valid], list[RowError]]:
+def _validate_all(
+    rows: Sequence[SourceRow], types: dict[str, TicketType], progress: Progress | None
+) -> tuple[list[_Valid], list[RowError]]:
     slugs = {t.slug: t.id for t in types.values()}
     valid: list[_Valid] = []
     errors: list[RowError] = []
@@ -397,8 +447,9 @@ def _validate_all(rows: Sequence[SourceRow], types: dict[str, TicketType],
     return valid, errors
 
 
-def _plan(valid: list[_Valid], errors: list[RowError],
-          existing: dict[str, dict[str, Any]]) -> _Plan:
+def _plan(
+    valid: list[_Valid], errors: list[RowError], existing: dict[str, dict[str, Any]]
+) -> _Plan:
     """Match every valid row against the event's attendees (and the rows before it)."""
     index, plan = _Index(existing), _Plan(errors=list(errors))
     for row in valid:
@@ -421,8 +472,9 @@ class _Snapshot:
     attendees: dict[str, dict[str, Any]]
 
 
-def _attendees(session: Session, event_id: str,
-               since: int | None = None) -> dict[str, dict[str, Any]]:
+def _attendees(
+    session: Session, event_id: str, since: int | None = None
+) -> dict[str, dict[str, Any]]:
     columns = [_TABLE.c[name] for name in ("id", "email_norm", "qr", *COMPARED)]
     query = select(*columns).where(_TABLE.c.event_id == event_id)
     if since is not None:
@@ -435,20 +487,23 @@ def _snapshot(session: Session, event_id: str) -> _Snapshot:
     with Session(session.get_bind().execution_options(sqlite_immediate=False)) as reader:
         seq = reader.execute(select(col(Event.change_seq)).where(col(Event.id) == event_id))
         found = reader.execute(select(TicketType).where(col(TicketType.event_id) == event_id))
-        return _Snapshot(int(seq.scalar_one()), {t.id: t for t in found.scalars()},
-                         _attendees(reader, event_id))
+        return _Snapshot(
+            int(seq.scalar_one()), {t.id: t for t in found.scalars()}, _attendees(reader, event_id)
+        )
 
 
 def _lock_and_refresh(session: Session, event_id: str, snapshot: _Snapshot) -> bool:
     """Lock the event's change counter; bring the snapshot's attendees up to date when anything
     changed since it was read (every change takes a new `seq`). True when something had."""
-    seq = session.execute(select(col(Event.change_seq)).where(col(Event.id) == event_id)
-                          .with_for_update()).scalar_one()
+    seq = session.execute(
+        select(col(Event.change_seq)).where(col(Event.id) == event_id).with_for_update()
+    ).scalar_one()
     if seq == snapshot.seq:
         return False
     snapshot.attendees.update(_attendees(session, event_id, since=snapshot.seq))
-    gone = select(col(AttendeeTombstone.id)).where(col(AttendeeTombstone.event_id) == event_id,
-                                                   col(AttendeeTombstone.seq) > snapshot.seq)
+    gone = select(col(AttendeeTombstone.id)).where(
+        col(AttendeeTombstone.event_id) == event_id, col(AttendeeTombstone.seq) > snapshot.seq
+    )
     for attendee_id in session.execute(gone).scalars():
         snapshot.attendees.pop(attendee_id, None)
     return True
@@ -464,8 +519,9 @@ class _Tickets:
     issued: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def qr(self, attendee_id: str, values: dict[str, Any]) -> str:
-        return issue_qr(self.event, self.types[values["ticket_type_id"]], attendee_id, values,
-                        self.secret)
+        return issue_qr(
+            self.event, self.types[values["ticket_type_id"]], attendee_id, values, self.secret
+        )
 
     def issue(self, rows: list[_Valid], progress: Progress | None) -> None:
         """Ids for every new row, and signed tickets for those without a custom code (signed
@@ -493,46 +549,71 @@ class _Tickets:
 
 def _new_row(row: _Valid, tickets: _Tickets, seq: int, now: datetime) -> dict[str, Any]:
     attendee_id, qr = tickets.issued[row.number]
-    return {**{name: row.values[name] for name in COMPARED}, "id": attendee_id,
-            "event_id": tickets.event.id, "email_norm": row.values["email_norm"], "qr": qr,
-            "source": AttendeeSource.IMPORT.value, "state": {}, "entries": 0, "last_scan_at": None,
-            "seq": seq, "created_at": now, "updated_at": now}
+    return {
+        **{name: row.values[name] for name in COMPARED},
+        "id": attendee_id,
+        "event_id": tickets.event.id,
+        "email_norm": row.values["email_norm"],
+        "qr": qr,
+        "source": AttendeeSource.IMPORT.value,
+        "state": {},
+        "entries": 0,
+        "last_scan_at": None,
+        "seq": seq,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
-def _changed_row(merged: dict[str, Any], current: dict[str, Any], tickets: _Tickets, seq: int,
-                 now: datetime) -> dict[str, Any]:
+def _changed_row(
+    merged: dict[str, Any], current: dict[str, Any], tickets: _Tickets, seq: int, now: datetime
+) -> dict[str, Any]:
     qr = merged["qr"]
     if any(merged[name] != current[name] for name in QR_INPUTS):
         qr = tickets.qr(merged["id"], merged)
-    return {"b_id": merged["id"], **{name: merged[name] for name in COMPARED},
-            "email_norm": merged["email_norm"], "qr": qr, "seq": seq, "updated_at": now}
+    return {
+        "b_id": merged["id"],
+        **{name: merged[name] for name in COMPARED},
+        "email_norm": merged["email_norm"],
+        "qr": qr,
+        "seq": seq,
+        "updated_at": now,
+    }
 
 
-def _write(session: Session, plan: _Plan, snapshot: _Snapshot, tickets: _Tickets,
-           options: ImportOptions) -> None:
+def _write(
+    session: Session, plan: _Plan, snapshot: _Snapshot, tickets: _Tickets, options: ImportOptions
+) -> None:
     total, size, now = len(plan.creates) + len(plan.updates), options.chunk_size, utcnow()
     if not total:
         return
     last = bump_seq(session, tickets.event.id, total)
     seqs = iter(range(last - total + 1, last + 1))
     for start in range(0, len(plan.creates), size):
-        chunk = plan.creates[start:start + size]
+        chunk = plan.creates[start : start + size]
         session.execute(insert(_TABLE), [_new_row(row, tickets, next(seqs), now) for row in chunk])
         if options.progress:
             options.progress("writing", start + len(chunk), total)
     statement = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
     for start in range(0, len(plan.updates), size):
-        merged = plan.updates[start:start + size]
-        session.execute(statement, [_changed_row(m, snapshot.attendees[m["id"]], tickets,
-                                                 next(seqs), now) for m in merged])
+        merged = plan.updates[start : start + size]
+        session.execute(
+            statement,
+            [
+                _changed_row(m, snapshot.attendees[m["id"]], tickets, next(seqs), now)
+                for m in merged
+            ],
+        )
         if options.progress:
             options.progress("writing", len(plan.creates) + start + len(merged), total)
 
 
 def _refuse_if_atomic(plan: _Plan, rows: int, options: ImportOptions) -> None:
     if plan.errors and options.atomic:
-        raise _invalid(f"{plan.failed()} of {rows} rows have errors; nothing was imported",
-                       [e.detail() for e in plan.errors[:MAX_REPORTED_ERRORS]])
+        raise _invalid(
+            f"{plan.failed()} of {rows} rows have errors; nothing was imported",
+            [e.detail() for e in plan.errors[:MAX_REPORTED_ERRORS]],
+        )
 
 
 def import_attendees(
@@ -568,10 +649,13 @@ def import_attendees(
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        raise conflict("Another change to this event's attendees collided with the import; "
-                       "nothing was imported, try again") from exc
+        raise conflict(
+            "Another change to this event's attendees collided with the import; "
+            "nothing was imported, try again"
+        ) from exc
     except BaseException:
         session.rollback()
         raise
-    return ImportResult(len(plan.creates), len(plan.updates), plan.unchanged, plan.failed(),
-                        plan.errors)
+    return ImportResult(
+        len(plan.creates), len(plan.updates), plan.unchanged, plan.failed(), plan.errors
+    )

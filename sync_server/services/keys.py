@@ -43,6 +43,7 @@ def create_organization(session: Session, *, name: str, secret: bytes) -> tuple[
     org = Organization(id=new_id(ids.ORGANIZATION), name=name)
     session.add(org)
     session.flush()
-    _, token = create_api_key(session, organization_id=org.id, name="admin", scopes=["admin"],
-                              secret=secret)
+    _, token = create_api_key(
+        session, organization_id=org.id, name="admin", scopes=["admin"], secret=secret
+    )
     return org, token

@@ -50,16 +50,28 @@ def parse_cursor(cursor: str | None) -> int | None:
 
 def _event_wire(event: Any) -> dict[str, Any]:
     return {
-        "id": event.id, "name": event.name, "slug": event.slug,
-        "starts_at": wire_time(event.starts_at), "ends_at": wire_time(event.ends_at),
-        "timezone": event.timezone, "capacity": event.capacity, "status": event.status,
+        "id": event.id,
+        "name": event.name,
+        "slug": event.slug,
+        "starts_at": wire_time(event.starts_at),
+        "ends_at": wire_time(event.ends_at),
+        "timezone": event.timezone,
+        "capacity": event.capacity,
+        "status": event.status,
     }
 
 
 def _config(conn: Connection, event_id: str) -> dict[str, list[dict[str, Any]]]:
     types = [
-        {"id": t.id, "slug": t.slug, "name": t.name, "number": t.number, "is_vip": t.is_vip,
-         "valid_from": wire_time(t.valid_from), "valid_until": wire_time(t.valid_until)}
+        {
+            "id": t.id,
+            "slug": t.slug,
+            "name": t.name,
+            "number": t.number,
+            "is_vip": t.is_vip,
+            "valid_from": wire_time(t.valid_from),
+            "valid_until": wire_time(t.valid_until),
+        }
         for t in conn.execute(select(TICKET_TYPES).where(TICKET_TYPES.c.event_id == event_id))
     ]
     zones = [
@@ -67,12 +79,22 @@ def _config(conn: Connection, event_id: str) -> dict[str, list[dict[str, Any]]]:
         for z in conn.execute(select(ZONES).where(ZONES.c.event_id == event_id))
     ]
     checkpoints = [
-        {"id": c.id, "event_id": c.event_id, "name": c.name, "zone_id": c.zone_id,
-         "direction": c.direction, "active": c.active,
-         "allowed_ticket_types": c.allowed_ticket_types, "required_tags": c.required_tags,
-         "excluded_tags": c.excluded_tags, "max_entries": c.max_entries,
-         "allow_reentry": c.allow_reentry, "anti_passback": c.anti_passback,
-         "open_from": wire_time(c.open_from), "open_until": wire_time(c.open_until)}
+        {
+            "id": c.id,
+            "event_id": c.event_id,
+            "name": c.name,
+            "zone_id": c.zone_id,
+            "direction": c.direction,
+            "active": c.active,
+            "allowed_ticket_types": c.allowed_ticket_types,
+            "required_tags": c.required_tags,
+            "excluded_tags": c.excluded_tags,
+            "max_entries": c.max_entries,
+            "allow_reentry": c.allow_reentry,
+            "anti_passback": c.anti_passback,
+            "open_from": wire_time(c.open_from),
+            "open_until": wire_time(c.open_until),
+        }
         for c in conn.execute(select(CHECKPOINTS).where(CHECKPOINTS.c.event_id == event_id))
     ]
     return {"ticket_types": types, "zones": zones, "checkpoints": checkpoints}
@@ -84,27 +106,58 @@ _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 def _attendee_json(row: Any, slugs: dict[str, str]) -> str:
     """One attendee row as JSON text; tags and state are spliced in as the database keeps them
     (most attendees have never been scanned: their state is `{}` and costs nothing)."""
-    (attendee_id, code, qr, status, type_id, tags, first, last, email, valid_from, valid_until,
-     state, seq) = row
+    (
+        attendee_id,
+        code,
+        qr,
+        status,
+        type_id,
+        tags,
+        first,
+        last,
+        email,
+        valid_from,
+        valid_until,
+        state,
+        seq,
+    ) = row
     zones = entries = "{}"
     if state and state != "{}":
         parsed = json.loads(state)
         zones = _DUMPS(parsed.get("zones") or {})
         entries = _DUMPS(parsed.get("checkpoint_entries") or {})
-    head = _DUMPS({
-        "id": attendee_id, "code": code, "qr": qr, "status": status,
-        "ticket_type": slugs.get(type_id, ""), "first_name": first, "last_name": last,
-        "email": email, "valid_from": wire_time(valid_from), "valid_until": wire_time(valid_until),
-        "seq": seq,
-    })
+    head = _DUMPS(
+        {
+            "id": attendee_id,
+            "code": code,
+            "qr": qr,
+            "status": status,
+            "ticket_type": slugs.get(type_id, ""),
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "valid_from": wire_time(valid_from),
+            "valid_until": wire_time(valid_until),
+            "seq": seq,
+        }
+    )
     return f'{head[:-1]},"tags":{tags or "[]"},"zones":{zones},"checkpoint_entries":{entries}}}'
 
 
 _PULLED = (
-    ATTENDEES.c.id, ATTENDEES.c.code, ATTENDEES.c.qr, ATTENDEES.c.status,
-    ATTENDEES.c.ticket_type_id, cast(ATTENDEES.c.tags, Text), ATTENDEES.c.first_name,
-    ATTENDEES.c.last_name, ATTENDEES.c.email, ATTENDEES.c.valid_from, ATTENDEES.c.valid_until,
-    cast(ATTENDEES.c.state, Text), ATTENDEES.c.seq,
+    ATTENDEES.c.id,
+    ATTENDEES.c.code,
+    ATTENDEES.c.qr,
+    ATTENDEES.c.status,
+    ATTENDEES.c.ticket_type_id,
+    cast(ATTENDEES.c.tags, Text),
+    ATTENDEES.c.first_name,
+    ATTENDEES.c.last_name,
+    ATTENDEES.c.email,
+    ATTENDEES.c.valid_from,
+    ATTENDEES.c.valid_until,
+    cast(ATTENDEES.c.state, Text),
+    ATTENDEES.c.seq,
 )
 
 
@@ -116,7 +169,9 @@ class PullBody:
     attendees: list[str]
 
     def encode(self) -> bytes:
-        return (_DUMPS(self.head)[:-1] + ',"attendees":[' + ",".join(self.attendees) + "]}").encode()
+        return (
+            _DUMPS(self.head)[:-1] + ',"attendees":[' + ",".join(self.attendees) + "]}"
+        ).encode()
 
 
 def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> PullBody:
@@ -129,15 +184,18 @@ def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> P
     config = _config(conn, event.id)
     slugs = {t["id"]: t["slug"] for t in config["ticket_types"]}
     rows = conn.execute(
-        select(*_PULLED).where(ATTENDEES.c.event_id == event.id, ATTENDEES.c.seq > after)
-        .order_by(ATTENDEES.c.seq).limit(limit + 1)
+        select(*_PULLED)
+        .where(ATTENDEES.c.event_id == event.id, ATTENDEES.c.seq > after)
+        .order_by(ATTENDEES.c.seq)
+        .limit(limit + 1)
     ).all()
     items: list[tuple[int, str]] = [(r[-1], _attendee_json(r, slugs)) for r in rows]
     if cursor is not None:  # a first pull is a snapshot: deletions before it do not matter
         gone = conn.execute(
             select(TOMBSTONES.c.id, TOMBSTONES.c.seq)
             .where(TOMBSTONES.c.event_id == event.id, TOMBSTONES.c.seq > after)
-            .order_by(TOMBSTONES.c.seq).limit(limit + 1)
+            .order_by(TOMBSTONES.c.seq)
+            .limit(limit + 1)
         ).all()
         items += [(g.seq, _DUMPS({"id": g.id, "deleted": True, "seq": g.seq})) for g in gone]
         items.sort(key=lambda item: item[0])
@@ -158,13 +216,20 @@ def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> P
 def sync_events(conn: Connection, organization_id: str) -> list[dict[str, Any]]:
     """The events a device of this organization may scan, with their zones and checkpoints."""
     events = conn.execute(
-        select(EVENTS).where(EVENTS.c.organization_id == organization_id,
-                             EVENTS.c.status != "archived").order_by(EVENTS.c.created_at)
+        select(EVENTS)
+        .where(EVENTS.c.organization_id == organization_id, EVENTS.c.status != "archived")
+        .order_by(EVENTS.c.created_at)
     ).all()
     out = []
     for event in events:
         config = _config(conn, event.id)
-        out.append({**_event_wire(event), "ticket_public_key": event.ticket_public_key,
-                    "zones": config["zones"], "checkpoints": config["checkpoints"],
-                    "ticket_types": config["ticket_types"]})
+        out.append(
+            {
+                **_event_wire(event),
+                "ticket_public_key": event.ticket_public_key,
+                "zones": config["zones"],
+                "checkpoints": config["checkpoints"],
+                "ticket_types": config["ticket_types"],
+            }
+        )
     return out

@@ -51,12 +51,18 @@ from shared.tickets import (
     verify_ticket,
 )
 from sync_server.db import utcnow
-from sync_server.models import Attendee, Checkpoint, DoorRegistration, Event, Scan, TicketType, Zone
+from sync_server.models import Attendee, Checkpoint, DoorRegistration, Event, Scan, Zone
 from sync_server.models.people import AttendeeCreate, AttendeeSource
 from sync_server.services.attendees import create_attendee_row
 from sync_server.services.conflicts import open_conflict
 from sync_server.services.events import bump_seq
-from sync_server.services.scanning import policy_of, stored_code, ticket_of
+from sync_server.services.scanning import (
+    ATTENDEE_WITH_TYPE,
+    policy_of,
+    stored_code,
+    ticket_of,
+    type_view,
+)
 
 __all__ = ["GROUP_SIZE", "PushContext", "push_batch", "registration_attendee_id"]
 
@@ -67,7 +73,6 @@ EVENTS: Table = Event.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[assignment]
 ZONES: Table = Zone.__table__  # type: ignore[assignment]
 ATTENDEES: Table = Attendee.__table__  # type: ignore[assignment]
-TICKET_TYPES: Table = TicketType.__table__  # type: ignore[assignment]
 REGISTRATIONS: Table = DoorRegistration.__table__  # type: ignore[assignment]
 
 
@@ -92,12 +97,21 @@ def registration_attendee_id(registration_id: str) -> str:
 
 
 def _result(item_id: str, status: ItemStatus, **extra: Any) -> dict[str, Any]:
-    return {"id": item_id, "status": status.value, "server_verdict": None, "conflict_id": None,
-            "attendee_id": None, "error": None, **extra}
+    return {
+        "id": item_id,
+        "status": status.value,
+        "server_verdict": None,
+        "conflict_id": None,
+        "attendee_id": None,
+        "error": None,
+        **extra,
+    }
 
 
 def _rejected(item_id: Any, error: str) -> dict[str, Any]:
-    return _result(str(item_id)[:64] if item_id is not None else "", ItemStatus.REJECTED, error=error)
+    return _result(
+        str(item_id)[:64] if item_id is not None else "", ItemStatus.REJECTED, error=error
+    )
 
 
 def _short(exc: ValidationError) -> str:
@@ -120,7 +134,8 @@ def _event(conn: Connection, ctx: PushContext, event_id: str) -> Any:
 def _checkpoint(conn: Connection, ctx: PushContext, checkpoint_id: str) -> Any:
     if checkpoint_id not in ctx.checkpoints:
         ctx.checkpoints[checkpoint_id] = conn.execute(
-            select(CHECKPOINTS).where(CHECKPOINTS.c.id == checkpoint_id)).first()
+            select(CHECKPOINTS).where(CHECKPOINTS.c.id == checkpoint_id)
+        ).first()
     return ctx.checkpoints[checkpoint_id]
 
 
@@ -128,7 +143,8 @@ def _event_by_digest(conn: Connection, ctx: PushContext, digest: str) -> Any:
     if digest not in ctx.digests:
         ctx.digests[digest] = conn.execute(
             select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
-                EVENTS.c.key_digest == digest, EVENTS.c.organization_id == ctx.organization_id)
+                EVENTS.c.key_digest == digest, EVENTS.c.organization_id == ctx.organization_id
+            )
         ).first()
     return ctx.digests[digest]
 
@@ -183,7 +199,9 @@ class ScanGroup:
             try:
                 items.append(ScanItem.model_validate(raw))
             except ValidationError as exc:
-                items.append(_rejected(raw.get("id") if isinstance(raw, dict) else None, _short(exc)))
+                items.append(
+                    _rejected(raw.get("id") if isinstance(raw, dict) else None, _short(exc))
+                )
         known = self._known([item.id for item in items if isinstance(item, ScanItem)])
         seen: dict[str, _Pending | dict[str, Any]] = {}
         pending: list[_Pending] = []
@@ -204,13 +222,17 @@ class ScanGroup:
     def _known(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         known: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(item_ids):
-            for row in self.conn.execute(select(SCANS.c.id, SCANS.c.event_id, SCANS.c.result)
-                                         .where(SCANS.c.id.in_(chunk))):
+            for row in self.conn.execute(
+                select(SCANS.c.id, SCANS.c.event_id, SCANS.c.result).where(SCANS.c.id.in_(chunk))
+            ):
                 if _event(self.conn, self.ctx, row.event_id) is None:
                     known[row.id] = _rejected(row.id, "this id is already used")
                 else:
-                    known[row.id] = {**_result(row.id, ItemStatus.DUPLICATE), **(row.result or {}),
-                                     "status": ItemStatus.DUPLICATE.value}
+                    known[row.id] = {
+                        **_result(row.id, ItemStatus.DUPLICATE),
+                        **(row.result or {}),
+                        "status": ItemStatus.DUPLICATE.value,
+                    }
         return known
 
     def _pending(self, item: ScanItem) -> _Pending | dict[str, Any]:
@@ -219,7 +241,9 @@ class ScanGroup:
         if event is None or checkpoint is None or checkpoint.event_id != event.id:
             return _rejected(item.id, "unknown event or checkpoint")
         try:
-            direction = effective_direction(CheckpointDirection(checkpoint.direction), item.direction)
+            direction = effective_direction(
+                CheckpointDirection(checkpoint.direction), item.direction
+            )
         except ValueError as exc:
             return _rejected(item.id, str(exc))
         ordered_at = item.scanned_at - timedelta(milliseconds=self.ctx.clock_offset_ms)
@@ -248,7 +272,10 @@ class ScanGroup:
             for row in self.conn.execute(
                 select(ATTENDEES.c.id, ATTENDEES.c.event_id, ATTENDEES.c.code)
                 .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
-                .where(ATTENDEES.c.code.in_(chunk), EVENTS.c.organization_id == self.ctx.organization_id)
+                .where(
+                    ATTENDEES.c.code.in_(chunk),
+                    EVENTS.c.organization_id == self.ctx.organization_id,
+                )
             ):
                 matches[row.code].append(row)
             for code in chunk:
@@ -262,12 +289,8 @@ class ScanGroup:
         rows: dict[str, Any] = {}
         for chunk in _chunks(wanted):
             query = (
-                select(ATTENDEES, TICKET_TYPES.c.slug.label("tt_slug"),
-                       TICKET_TYPES.c.is_vip.label("tt_vip"),
-                       TICKET_TYPES.c.valid_from.label("tt_from"),
-                       TICKET_TYPES.c.valid_until.label("tt_until"))
-                .join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
-                .where(ATTENDEES.c.id.in_(chunk)).order_by(ATTENDEES.c.id)
+                ATTENDEE_WITH_TYPE.where(ATTENDEES.c.id.in_(chunk))
+                .order_by(ATTENDEES.c.id)
                 .with_for_update(of=ATTENDEES)
             )
             rows.update({row.id: row for row in self.conn.execute(query)})
@@ -283,7 +306,11 @@ class ScanGroup:
             if row is not None and row.qr == p.code:
                 continue
             digest = decode_ticket(p.code).payload.event_digest.hex()
-            owner = p.event if digest == p.event.key_digest else _event_by_digest(self.conn, self.ctx, digest)
+            owner = (
+                p.event
+                if digest == p.event.key_digest
+                else _event_by_digest(self.conn, self.ctx, digest)
+            )
             try:
                 if owner is None:
                     raise InvalidSignature("no such event")
@@ -297,17 +324,30 @@ class ScanGroup:
         timelines: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for chunk in _chunks(sorted(attendee_ids)):
             for row in self.conn.execute(
-                select(SCANS.c.id, SCANS.c.attendee_id, SCANS.c.checkpoint_id, SCANS.c.zone_id,
-                       SCANS.c.direction, SCANS.c.status, SCANS.c.scanned_at, SCANS.c.ordered_at,
-                       SCANS.c.device_id, SCANS.c.hlc, SCANS.c.occupancy_delta)
-                .where(SCANS.c.attendee_id.in_(chunk), SCANS.c.voided.is_(False))
+                select(
+                    SCANS.c.id,
+                    SCANS.c.attendee_id,
+                    SCANS.c.checkpoint_id,
+                    SCANS.c.zone_id,
+                    SCANS.c.direction,
+                    SCANS.c.status,
+                    SCANS.c.scanned_at,
+                    SCANS.c.ordered_at,
+                    SCANS.c.device_id,
+                    SCANS.c.hlc,
+                    SCANS.c.occupancy_delta,
+                ).where(SCANS.c.attendee_id.in_(chunk), SCANS.c.voided.is_(False))
             ):
                 timelines[row.attendee_id].append({**row._mapping, "new": False})
         return timelines
 
     # -- 3. decide, record, re-fold ------------------------------------------------------------
-    def _decide(self, pending: list[_Pending], rows: dict[str, Any],
-                timelines: dict[str, list[dict[str, Any]]]) -> None:
+    def _decide(
+        self,
+        pending: list[_Pending],
+        rows: dict[str, Any],
+        timelines: dict[str, list[dict[str, Any]]],
+    ) -> None:
         zones = self._zones({p.checkpoint.zone_id for p in pending if p.checkpoint.zone_id})
         new_rows: list[dict[str, Any]] = []
         touched: dict[str, str] = {}
@@ -321,28 +361,47 @@ class ScanGroup:
             if admitted and verdict.accepted and p.checkpoint.zone_id:
                 zones[p.checkpoint.zone_id] = replace(
                     zones[p.checkpoint.zone_id],
-                    occupancy=zones[p.checkpoint.zone_id].occupancy + verdict.occupancy_delta)
+                    occupancy=zones[p.checkpoint.zone_id].occupancy + verdict.occupancy_delta,
+                )
             conflict_id = None
             if admitted and not verdict.accepted and verdict.reason is not Reason.DUPLICATE_SCAN:
                 conflict_id = self._conflict(p, verdict, row.id if own and row else None, timeline)
             record = {
-                "id": p.item.id, "event_id": p.event.id, "checkpoint_id": p.checkpoint.id,
-                "zone_id": p.checkpoint.zone_id, "attendee_id": row.id if own and row else None,
-                "code": stored_code(p.item.code), "direction": p.direction.value,
+                "id": p.item.id,
+                "event_id": p.event.id,
+                "checkpoint_id": p.checkpoint.id,
+                "zone_id": p.checkpoint.zone_id,
+                "attendee_id": row.id if own and row else None,
+                "code": stored_code(p.item.code),
+                "direction": p.direction.value,
                 "status": (Status.ACCEPTED if admitted else Status.DENIED).value,
                 "reason": Reason.OK.value if admitted else p.item.device_verdict.reason.value,
                 "warnings": [w.value for w in verdict.warnings] if admitted else [],
-                "occupancy_delta": 0, "voided": False, "scanned_at": p.item.scanned_at,
-                "ordered_at": p.ordered_at, "received_at": now, "device_id": self.ctx.device_id,
-                "operator": p.item.operator, "offline": True, "manual": p.item.manual,
-                "hlc": p.item.hlc, "device_status": p.item.device_verdict.status.value,
-                "device_reason": p.item.device_verdict.reason.value, "conflict_id": conflict_id,
+                "occupancy_delta": 0,
+                "voided": False,
+                "scanned_at": p.item.scanned_at,
+                "ordered_at": p.ordered_at,
+                "received_at": now,
+                "device_id": self.ctx.device_id,
+                "operator": p.item.operator,
+                "offline": True,
+                "manual": p.item.manual,
+                "hlc": p.item.hlc,
+                "device_status": p.item.device_verdict.status.value,
+                "device_reason": p.item.device_verdict.reason.value,
+                "conflict_id": conflict_id,
             }
             p.result = _result(
-                p.item.id, ItemStatus.APPLIED, conflict_id=conflict_id,
+                p.item.id,
+                ItemStatus.APPLIED,
+                conflict_id=conflict_id,
                 attendee_id=record["attendee_id"],
-                server_verdict={"status": verdict.status.value, "reason": verdict.reason.value,
-                                "warnings": [w.value for w in verdict.warnings]})
+                server_verdict={
+                    "status": verdict.status.value,
+                    "reason": verdict.reason.value,
+                    "warnings": [w.value for w in verdict.warnings],
+                },
+            )
             record["result"] = p.result
             new_rows.append(record)
             if record["attendee_id"]:
@@ -355,45 +414,74 @@ class ScanGroup:
     def _zones(self, zone_ids: set[str]) -> dict[str, ZoneOccupancy]:
         if not zone_ids:
             return {}
-        rows = self.conn.execute(select(ZONES.c.id, ZONES.c.capacity, ZONES.c.occupancy)
-                                 .where(ZONES.c.id.in_(sorted(zone_ids))).order_by(ZONES.c.id)
-                                 .with_for_update())
+        rows = self.conn.execute(
+            select(ZONES.c.id, ZONES.c.capacity, ZONES.c.occupancy)
+            .where(ZONES.c.id.in_(sorted(zone_ids)))
+            .order_by(ZONES.c.id)
+            .with_for_update()
+        )
         return {z.id: ZoneOccupancy(z.capacity, z.occupancy) for z in rows}
 
-    def _verdict(self, p: _Pending, row: Any, timeline: list[dict[str, Any]],
-                 zones: dict[str, ZoneOccupancy]) -> Verdict:
+    def _verdict(
+        self, p: _Pending, row: Any, timeline: list[dict[str, Any]], zones: dict[str, ZoneOccupancy]
+    ) -> Verdict:
         """What the server would have answered at the reading's corrected time."""
-        ticket = ticket_of(row, row.event_id, _TypeView(row)) if row is not None else None
+        ticket = ticket_of(row, row.event_id, type_view(row)) if row is not None else None
         if ticket is not None and ticket.status is not AttendeeStatus.VALID:
             changed = row.status_changed_at
             if changed is not None and changed > p.ordered_at:  # revoked only after this scan
                 ticket = replace(ticket, status=AttendeeStatus.VALID)
-        before = sorted((r for r in timeline if _order(r) <= (p.ordered_at, p.item.hlc, p.item.id)),
-                        key=_order)
+        before = sorted(
+            (r for r in timeline if _order(r) <= (p.ordered_at, p.item.hlc, p.item.id)), key=_order
+        )
         error = p.error or (None if ticket else Reason.UNKNOWN_CODE)
-        return decide(ScanInput(
-            policy_of(p.checkpoint), p.ordered_at, p.direction, ticket=ticket, code_error=error,
-            history=replay(_reading(r) for r in before),
-            zone=zones.get(p.checkpoint.zone_id) if p.checkpoint.zone_id else None,
-        ))
-
-    def _conflict(self, p: _Pending, verdict: Verdict, attendee_id: str | None,
-                  timeline: list[dict[str, Any]]) -> str:
-        entries = sorted((r for r in timeline if r["status"] == Status.ACCEPTED
-                          and r["direction"] == Direction.IN
-                          and r["zone_id"] == p.checkpoint.zone_id), key=_order)
-        related = [entries[-1]["id"]] if entries else []
-        return open_conflict(
-            self.conn, organization_id=self.ctx.organization_id, event_id=p.event.id,
-            kind=verdict.reason.value, scan_ids=[p.item.id, *related],
-            attendee_ids=[attendee_id] if attendee_id else [],
-            details={"device_id": self.ctx.device_id, "checkpoint_id": p.checkpoint.id,
-                     "server_reason": verdict.reason.value,
-                     "scanned_at": p.item.scanned_at.isoformat()},
+        return decide(
+            ScanInput(
+                policy_of(p.checkpoint),
+                p.ordered_at,
+                p.direction,
+                ticket=ticket,
+                code_error=error,
+                history=replay(_reading(r) for r in before),
+                zone=zones.get(p.checkpoint.zone_id) if p.checkpoint.zone_id else None,
+            )
         )
 
-    def _refold(self, touched: dict[str, str], timelines: dict[str, list[dict[str, Any]]],
-                new_rows: list[dict[str, Any]]) -> None:
+    def _conflict(
+        self, p: _Pending, verdict: Verdict, attendee_id: str | None, timeline: list[dict[str, Any]]
+    ) -> str:
+        entries = sorted(
+            (
+                r
+                for r in timeline
+                if r["status"] == Status.ACCEPTED
+                and r["direction"] == Direction.IN
+                and r["zone_id"] == p.checkpoint.zone_id
+            ),
+            key=_order,
+        )
+        related = [entries[-1]["id"]] if entries else []
+        return open_conflict(
+            self.conn,
+            organization_id=self.ctx.organization_id,
+            event_id=p.event.id,
+            kind=verdict.reason.value,
+            scan_ids=[p.item.id, *related],
+            attendee_ids=[attendee_id] if attendee_id else [],
+            details={
+                "device_id": self.ctx.device_id,
+                "checkpoint_id": p.checkpoint.id,
+                "server_reason": verdict.reason.value,
+                "scanned_at": p.item.scanned_at.isoformat(),
+            },
+        )
+
+    def _refold(
+        self,
+        touched: dict[str, str],
+        timelines: dict[str, list[dict[str, Any]]],
+        new_rows: list[dict[str, Any]],
+    ) -> None:
         """Re-decide presence for every attendee the group touched, and write it all back."""
         by_event: dict[str, list[str]] = defaultdict(list)
         for attendee_id, event_id in touched.items():
@@ -415,30 +503,52 @@ class ScanGroup:
                         else:
                             delta_updates.append({"b_id": reading["id"], "b_delta": delta})
                 accepted = [r for r in timeline if r["status"] == Status.ACCEPTED]
-                attendee_updates.append({
-                    "b_id": attendee_id, "b_state": history_to_state(history),
-                    "b_entries": sum(1 for r in accepted if r["direction"] == Direction.IN),
-                    "b_last": max((r["scanned_at"] for r in accepted), default=None),
-                    "b_seq": seq,
-                })
+                attendee_updates.append(
+                    {
+                        "b_id": attendee_id,
+                        "b_state": history_to_state(history),
+                        "b_entries": sum(1 for r in accepted if r["direction"] == Direction.IN),
+                        "b_last": max((r["scanned_at"] for r in accepted), default=None),
+                        "b_seq": seq,
+                    }
+                )
         for record in new_rows:  # new readings were inserted with delta 0
-            delta = next((r["occupancy_delta"] for r in timelines.get(record["attendee_id"] or "", [])
-                          if r["id"] == record["id"]), 0)
+            delta = next(
+                (
+                    r["occupancy_delta"]
+                    for r in timelines.get(record["attendee_id"] or "", [])
+                    if r["id"] == record["id"]
+                ),
+                0,
+            )
             if delta:
                 delta_updates.append({"b_id": record["id"], "b_delta": delta})
         if delta_updates:
-            self.conn.execute(update(SCANS).where(SCANS.c.id == bindparam("b_id"))
-                              .values(occupancy_delta=bindparam("b_delta")), delta_updates)
+            self.conn.execute(
+                update(SCANS)
+                .where(SCANS.c.id == bindparam("b_id"))
+                .values(occupancy_delta=bindparam("b_delta")),
+                delta_updates,
+            )
         if attendee_updates:
             self.conn.execute(
-                update(ATTENDEES).where(ATTENDEES.c.id == bindparam("b_id")).values(
-                    state=bindparam("b_state"), entries=bindparam("b_entries"),
-                    last_scan_at=bindparam("b_last"), seq=bindparam("b_seq")),
-                attendee_updates)
+                update(ATTENDEES)
+                .where(ATTENDEES.c.id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    entries=bindparam("b_entries"),
+                    last_scan_at=bindparam("b_last"),
+                    seq=bindparam("b_seq"),
+                ),
+                attendee_updates,
+            )
         for zone_id, change in sorted(zone_changes.items()):
             if change:
-                self.conn.execute(update(ZONES).where(ZONES.c.id == zone_id)
-                                  .values(occupancy=ZONES.c.occupancy + change))
+                self.conn.execute(
+                    update(ZONES)
+                    .where(ZONES.c.id == zone_id)
+                    .values(occupancy=ZONES.c.occupancy + change)
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,20 +565,6 @@ def _final(entry: _Pending | _Copy | dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-@dataclass(frozen=True, slots=True)
-class _TypeView:
-    slug: str
-    is_vip: bool
-    valid_from: datetime | None
-    valid_until: datetime | None
-
-    def __init__(self, row: Any) -> None:
-        object.__setattr__(self, "slug", row.tt_slug)
-        object.__setattr__(self, "is_vip", row.tt_vip)
-        object.__setattr__(self, "valid_from", row.tt_from)
-        object.__setattr__(self, "valid_until", row.tt_until)
-
-
 def _order(r: dict[str, Any] | tuple[Any, ...]) -> tuple[Any, ...]:
     if isinstance(r, tuple):
         return r
@@ -476,9 +572,14 @@ def _order(r: dict[str, Any] | tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _reading(r: dict[str, Any]) -> Reading:
-    return Reading(r["checkpoint_id"], r["zone_id"] or f"cp:{r['checkpoint_id']}",
-                   Direction(r["direction"]), Status(r["status"]),
-                   r["ordered_at"] or r["scanned_at"], r["device_id"])
+    return Reading(
+        r["checkpoint_id"],
+        r["zone_id"] or f"cp:{r['checkpoint_id']}",
+        Direction(r["direction"]),
+        Status(r["status"]),
+        r["ordered_at"] or r["scanned_at"],
+        r["device_id"],
+    )
 
 
 def _apply_registration(session: Session, ctx: PushContext, raw: Any) -> dict[str, Any]:
@@ -487,8 +588,11 @@ def _apply_registration(session: Session, ctx: PushContext, raw: Any) -> dict[st
         item = RegistrationItem.model_validate(raw)
     except ValidationError as exc:
         return _rejected(raw.get("id") if isinstance(raw, dict) else None, _short(exc))
-    known = conn.execute(select(REGISTRATIONS.c.event_id, REGISTRATIONS.c.result)
-                         .where(REGISTRATIONS.c.id == item.id)).first()
+    known = conn.execute(
+        select(REGISTRATIONS.c.event_id, REGISTRATIONS.c.result).where(
+            REGISTRATIONS.c.id == item.id
+        )
+    ).first()
     if known is not None:
         if _event(conn, ctx, known.event_id) is None:
             return _rejected(item.id, "this id is already used")
@@ -500,32 +604,62 @@ def _apply_registration(session: Session, ctx: PushContext, raw: Any) -> dict[st
     email = item.email.strip().lower() if item.email else None
     existing = None
     if email:
-        existing = conn.execute(select(ATTENDEES.c.id).where(
-            ATTENDEES.c.event_id == event.id, ATTENDEES.c.email_norm == email)).first()
+        existing = conn.execute(
+            select(ATTENDEES.c.id).where(
+                ATTENDEES.c.event_id == event.id, ATTENDEES.c.email_norm == email
+            )
+        ).first()
     if existing is not None:
         conflict_id = open_conflict(
-            conn, organization_id=ctx.organization_id, event_id=event.id,
-            kind="duplicate_registration", scan_ids=[], attendee_ids=[existing.id],
+            conn,
+            organization_id=ctx.organization_id,
+            event_id=event.id,
+            kind="duplicate_registration",
+            scan_ids=[],
+            attendee_ids=[existing.id],
             registration_id=item.id,
-            details={"device_id": ctx.device_id, "email": item.email,
-                     "first_name": item.first_name, "last_name": item.last_name},
+            details={
+                "device_id": ctx.device_id,
+                "email": item.email,
+                "first_name": item.first_name,
+                "last_name": item.last_name,
+            },
         )
-        result = _result(item.id, ItemStatus.APPLIED, conflict_id=conflict_id,
-                         attendee_id=existing.id)
+        result = _result(
+            item.id, ItemStatus.APPLIED, conflict_id=conflict_id, attendee_id=existing.id
+        )
     else:
         try:
-            data = AttendeeCreate(first_name=item.first_name, last_name=item.last_name,
-                                  email=item.email, ticket_type=item.ticket_type, tags=item.tags)
+            data = AttendeeCreate(
+                first_name=item.first_name,
+                last_name=item.last_name,
+                email=item.email,
+                ticket_type=item.ticket_type,
+                tags=item.tags,
+            )
         except ValidationError as exc:
             return _rejected(item.id, _short(exc))
-        error = create_attendee_row(session, event_id=event.id, data=data,
-                                    source=AttendeeSource.DOOR, secret=ctx.secret,
-                                    attendee_id=attendee_id)
+        error = create_attendee_row(
+            session,
+            event_id=event.id,
+            data=data,
+            source=AttendeeSource.DOOR,
+            secret=ctx.secret,
+            attendee_id=attendee_id,
+        )
         if error is not None:
             return _rejected(item.id, error)
         result = _result(item.id, ItemStatus.APPLIED, attendee_id=attendee_id)
-    conn.execute(insert(REGISTRATIONS).values(
-        id=item.id, event_id=event.id, device_id=ctx.device_id, attendee_id=result["attendee_id"],
-        payload=item.model_dump(mode="json"), result=result, created_at=item.created_at,
-        received_at=utcnow()))
+    conn.execute(
+        insert(REGISTRATIONS).values(
+            id=item.id,
+            event_id=event.id,
+            device_id=ctx.device_id,
+            attendee_id=result["attendee_id"],
+            payload=item.model_dump(mode="json"),
+            result=result,
+            created_at=item.created_at,
+            received_at=utcnow(),
+        )
+    )
     return result

@@ -51,6 +51,7 @@ from sync_server.models import Attendee, Checkpoint, Event, Scan, TicketType, Zo
 from sync_server.services.events import bump_seq
 
 __all__ = [
+    "ATTENDEE_WITH_TYPE",
     "CheckpointRef",
     "Resolution",
     "ScanOutcome",
@@ -61,6 +62,7 @@ __all__ = [
     "scan_online",
     "stored_code",
     "ticket_of",
+    "type_view",
 ]
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -75,29 +77,49 @@ SCANS: Table = Scan.__table__  # type: ignore[assignment]
 
 # Statements built once: constructing SQLAlchemy expressions per scan cost more than running them.
 _CHECKPOINT = select(CHECKPOINTS).where(CHECKPOINTS.c.id == bindparam("id"))
-_EVENT = select(EVENTS.c.id, EVENTS.c.organization_id, EVENTS.c.key_digest,
-                EVENTS.c.ticket_public_key).where(EVENTS.c.id == bindparam("id"))
+_EVENT = select(
+    EVENTS.c.id, EVENTS.c.organization_id, EVENTS.c.key_digest, EVENTS.c.ticket_public_key
+).where(EVENTS.c.id == bindparam("id"))
 _SCAN = select(SCANS).where(SCANS.c.id == bindparam("id"))
-_BY_CODE = (select(ATTENDEES.c.id, ATTENDEES.c.event_id, EVENTS.c.organization_id)
-            .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
-            .where(ATTENDEES.c.code == bindparam("code")))
-_BY_DIGEST = select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
-    EVENTS.c.key_digest == bindparam("digest"), EVENTS.c.organization_id == bindparam("org"))
-_ZONE_LOCKED = (select(ZONES.c.capacity, ZONES.c.occupancy)
-                .where(ZONES.c.id == bindparam("id")).with_for_update())
-_ATTENDEE = (
-    select(ATTENDEES, TICKET_TYPES.c.slug.label("tt_slug"), TICKET_TYPES.c.is_vip.label("tt_vip"),
-           TICKET_TYPES.c.valid_from.label("tt_from"), TICKET_TYPES.c.valid_until.label("tt_until"))
-    .join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
-    .where(ATTENDEES.c.id == bindparam("id"))
+_BY_CODE = (
+    select(ATTENDEES.c.id, ATTENDEES.c.event_id, EVENTS.c.organization_id)
+    .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
+    .where(ATTENDEES.c.code == bindparam("code"))
 )
+_BY_DIGEST = select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
+    EVENTS.c.key_digest == bindparam("digest"), EVENTS.c.organization_id == bindparam("org")
+)
+_ZONE_LOCKED = (
+    select(ZONES.c.capacity, ZONES.c.occupancy)
+    .where(ZONES.c.id == bindparam("id"))
+    .with_for_update()
+)
+# An attendee row with its ticket type's fields (`tt_*`), as `ticket_of` and `type_view` read it.
+ATTENDEE_WITH_TYPE = select(
+    ATTENDEES,
+    TICKET_TYPES.c.slug.label("tt_slug"),
+    TICKET_TYPES.c.is_vip.label("tt_vip"),
+    TICKET_TYPES.c.valid_from.label("tt_from"),
+    TICKET_TYPES.c.valid_until.label("tt_until"),
+).join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
+_ATTENDEE = ATTENDEE_WITH_TYPE.where(ATTENDEES.c.id == bindparam("id"))
 _ATTENDEE_LOCKED = _ATTENDEE.with_for_update(of=ATTENDEES)
 _INSERT_SCAN = insert(SCANS)
-_UPDATE_ATTENDEE = update(ATTENDEES).where(ATTENDEES.c.id == bindparam("b_id")).values(
-    state=bindparam("b_state"), entries=bindparam("b_entries"),
-    last_scan_at=bindparam("b_last"), seq=bindparam("b_seq"))
-_ZONE_ADD = update(ZONES).where(ZONES.c.id == bindparam("b_id")).values(
-    occupancy=ZONES.c.occupancy + bindparam("b_delta"))
+_UPDATE_ATTENDEE = (
+    update(ATTENDEES)
+    .where(ATTENDEES.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        entries=bindparam("b_entries"),
+        last_scan_at=bindparam("b_last"),
+        seq=bindparam("b_seq"),
+    )
+)
+_ZONE_ADD = (
+    update(ZONES)
+    .where(ZONES.c.id == bindparam("b_id"))
+    .values(occupancy=ZONES.c.occupancy + bindparam("b_delta"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +233,11 @@ def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
         return Resolution(error=Reason.UNKNOWN_CODE)
     try:
         digest = decode_ticket(code).payload.event_digest.hex()
-        owner = event if digest == event.key_digest else conn.execute(
-            _BY_DIGEST, {"digest": digest, "org": event.organization_id}).first()
+        owner = (
+            event
+            if digest == event.key_digest
+            else conn.execute(_BY_DIGEST, {"digest": digest, "org": event.organization_id}).first()
+        )
         if owner is None:
             return Resolution(error=Reason.INVALID_SIGNATURE)
         payload = verify_ticket(code, public_key_from_b64(owner.ticket_public_key))
@@ -223,7 +248,9 @@ def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
     return Resolution(attendee_id=payload.attendee_id, event_id=owner.id)
 
 
-def _checkpoint_and_event(conn: Connection, checkpoint_id: str, organization_id: str) -> tuple[Row[Any], Row[Any]]:
+def _checkpoint_and_event(
+    conn: Connection, checkpoint_id: str, organization_id: str
+) -> tuple[Row[Any], Row[Any]]:
     if len(checkpoint_id) > 40:
         raise not_found("checkpoint")
     checkpoint = conn.execute(_CHECKPOINT, {"id": checkpoint_id}).first()
@@ -247,13 +274,21 @@ class _TypeView:
     valid_until: datetime | None
 
 
-def _type_view(row: Row[Any]) -> _TypeView:
+def type_view(row: Row[Any]) -> _TypeView:
     return _TypeView(row.tt_slug, row.tt_vip, row.tt_from, row.tt_until)
 
 
 def _scanned(row: Row[Any]) -> ScannedAttendee:
-    return ScannedAttendee(row.id, row.first_name, row.last_name, row.email, row.tt_slug,
-                           list(row.tags), row.tt_vip, row.status)
+    return ScannedAttendee(
+        row.id,
+        row.first_name,
+        row.last_name,
+        row.email,
+        row.tt_slug,
+        list(row.tags),
+        row.tt_vip,
+        row.status,
+    )
 
 
 def scan_online(
@@ -264,10 +299,16 @@ def scan_online(
     checkpoint, event = _checkpoint_and_event(conn, checkpoint_id, organization_id)
     ref = CheckpointRef(checkpoint.id, checkpoint.event_id, checkpoint.zone_id)
     try:
-        direction = effective_direction(CheckpointDirection(checkpoint.direction), request.direction)
+        direction = effective_direction(
+            CheckpointDirection(checkpoint.direction), request.direction
+        )
     except ValueError as exc:
-        raise ApiError(422, "validation_error", str(exc),
-                       [{"field": "direction", "code": "direction", "message": str(exc)}]) from exc
+        raise ApiError(
+            422,
+            "validation_error",
+            str(exc),
+            [{"field": "direction", "code": "direction", "message": str(exc)}],
+        ) from exc
     if request.scan_id is not None:
         existing = conn.execute(_SCAN, {"id": request.scan_id}).first()
         if existing is not None:
@@ -279,31 +320,54 @@ def scan_online(
     if checkpoint.zone_id:  # every scan of a zone queues here: exact occupancy, no double entry
         zone = conn.execute(_ZONE_LOCKED, {"id": checkpoint.zone_id}).first()
     row = _attendee_row(conn, found.attendee_id, lock=True) if found.attendee_id else None
-    ticket = ticket_of(row, found.event_id or event.id, _type_view(row)) if row else None
+    ticket = ticket_of(row, found.event_id or event.id, type_view(row)) if row else None
     history = history_from_state(row.state) if row is not None else History()
-    verdict = decide(ScanInput(
-        policy_of(checkpoint), now, direction, ticket=ticket,
-        code_error=found.error or (None if ticket else Reason.UNKNOWN_CODE), history=history,
-        zone=ZoneOccupancy(zone.capacity, zone.occupancy) if zone else None,
-        device_id=request.device_id,
-    ))
+    verdict = decide(
+        ScanInput(
+            policy_of(checkpoint),
+            now,
+            direction,
+            ticket=ticket,
+            code_error=found.error or (None if ticket else Reason.UNKNOWN_CODE),
+            history=history,
+            zone=ZoneOccupancy(zone.capacity, zone.occupancy) if zone else None,
+            device_id=request.device_id,
+        )
+    )
     scan_id = None
     if verdict.record:
         own = row is not None and row.event_id == event.id
         scan_id = request.scan_id or str(uuid.uuid4())
         try:
-            conn.execute(_INSERT_SCAN, dict(
-                id=scan_id, event_id=event.id, checkpoint_id=checkpoint.id,
-                zone_id=checkpoint.zone_id, attendee_id=row.id if own and row else None,
-                code=stored_code(request.code), direction=direction.value,
-                status=verdict.status.value, reason=verdict.reason.value,
-                warnings=[w.value for w in verdict.warnings],
-                occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0, voided=False,
-                scanned_at=scanned_at, ordered_at=scanned_at, received_at=now,
-                device_id=request.device_id, operator=request.operator, offline=False,
-                manual=request.manual, result={}, hlc=None, device_status=None,
-                device_reason=None, conflict_id=None,
-            ))
+            conn.execute(
+                _INSERT_SCAN,
+                dict(
+                    id=scan_id,
+                    event_id=event.id,
+                    checkpoint_id=checkpoint.id,
+                    zone_id=checkpoint.zone_id,
+                    attendee_id=row.id if own and row else None,
+                    code=stored_code(request.code),
+                    direction=direction.value,
+                    status=verdict.status.value,
+                    reason=verdict.reason.value,
+                    warnings=[w.value for w in verdict.warnings],
+                    occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0,
+                    voided=False,
+                    scanned_at=scanned_at,
+                    ordered_at=scanned_at,
+                    received_at=now,
+                    device_id=request.device_id,
+                    operator=request.operator,
+                    offline=False,
+                    manual=request.manual,
+                    result={},
+                    hlc=None,
+                    device_status=None,
+                    device_reason=None,
+                    conflict_id=None,
+                ),
+            )
         except IntegrityError:
             if request.scan_id is None:
                 raise
@@ -311,17 +375,24 @@ def scan_online(
         if own and row is not None:
             after = history.apply(verdict.as_reading(checkpoint.id, scanned_at, request.device_id))
             entered = verdict.accepted and direction is Direction.IN
-            conn.execute(_UPDATE_ATTENDEE, {
-                "b_id": row.id, "b_state": history_to_state(after),
-                "b_entries": row.entries + (1 if entered else 0),
-                "b_last": scanned_at if verdict.accepted else row.last_scan_at,
-                "b_seq": bump_seq(session, event.id),
-            })
+            conn.execute(
+                _UPDATE_ATTENDEE,
+                {
+                    "b_id": row.id,
+                    "b_state": history_to_state(after),
+                    "b_entries": row.entries + (1 if entered else 0),
+                    "b_last": scanned_at if verdict.accepted else row.last_scan_at,
+                    "b_seq": bump_seq(session, event.id),
+                },
+            )
         if zone is not None and verdict.accepted and verdict.occupancy_delta:
-            conn.execute(_ZONE_ADD, {"b_id": checkpoint.zone_id, "b_delta": verdict.occupancy_delta})
+            conn.execute(
+                _ZONE_ADD, {"b_id": checkpoint.zone_id, "b_delta": verdict.occupancy_delta}
+            )
     session.commit()
-    return ScanOutcome(verdict, scan_id, _scanned(row) if row and verdict.attendee else None,
-                       ref, scanned_at)
+    return ScanOutcome(
+        verdict, scan_id, _scanned(row) if row and verdict.attendee else None, ref, scanned_at
+    )
 
 
 def _lost_race(session: Session, scan_id: str, ref: CheckpointRef) -> ScanOutcome:
@@ -342,10 +413,14 @@ def _replayed(conn: Connection, scan: Row[Any], ref: CheckpointRef) -> ScanOutco
     row = _attendee_row(conn, scan.attendee_id, lock=False) if scan.attendee_id else None
     summary = None
     if row is not None:
-        summary = AttendeeSummary.of(ticket_of(row, scan.event_id, _type_view(row)))
+        summary = AttendeeSummary.of(ticket_of(row, scan.event_id, type_view(row)))
     verdict = Verdict(
-        Status(scan.status), Reason(scan.reason), Direction(scan.direction),
-        tuple(VerdictWarning(w) for w in scan.warnings), summary, scan.zone_id,
+        Status(scan.status),
+        Reason(scan.reason),
+        Direction(scan.direction),
+        tuple(VerdictWarning(w) for w in scan.warnings),
+        summary,
+        scan.zone_id,
         scan.occupancy_delta,
     )
     return ScanOutcome(verdict, scan.id, _scanned(row) if row else None, ref, scan.scanned_at)

@@ -25,14 +25,20 @@ def event_stats(session: Session, event: Event) -> dict[str, Any]:
         cp.id: {"entries": 0, "exits": 0, "denied": 0, "unique_in": 0} for cp in checkpoints
     }
     rows = session.exec(
-        select(Scan.checkpoint_id, Scan.direction, Scan.status, func.count(),
-               func.count(func.distinct(Scan.attendee_id)))
+        select(
+            Scan.checkpoint_id,
+            Scan.direction,
+            Scan.status,
+            func.count(),
+            func.count(func.distinct(Scan.attendee_id)),
+        )
         .where(*counted)
         .group_by(col(Scan.checkpoint_id), col(Scan.direction), col(Scan.status))
     ).all()
     for cp_id, direction, status, count, unique in rows:
-        bucket = per_checkpoint.setdefault(cp_id, {"entries": 0, "exits": 0, "denied": 0,
-                                                   "unique_in": 0})
+        bucket = per_checkpoint.setdefault(
+            cp_id, {"entries": 0, "exits": 0, "denied": 0, "unique_in": 0}
+        )
         if status != "accepted":
             bucket["denied"] += count
         elif direction == "in":
@@ -77,18 +83,23 @@ def event_stats(session: Session, event: Event) -> dict[str, Any]:
         key = at.replace(second=0, microsecond=0).isoformat().replace("+00:00", "Z")
         per_minute[key] = per_minute.get(key, 0) + 1
     unique_in = session.exec(
-        select(func.count(func.distinct(Scan.attendee_id)))
-        .where(*counted, Scan.status == "accepted", Scan.direction == "in")
+        select(func.count(func.distinct(Scan.attendee_id))).where(
+            *counted, Scan.status == "accepted", Scan.direction == "in"
+        )
     ).one()
     return {
         "object": "event_stats",
         "event_id": event.id,
         "generated_at": utcnow(),
         "capacity": event.capacity,
-        "zones": [{"id": z.id, "name": z.name, "capacity": z.capacity, "occupancy": z.occupancy}
-                  for z in zones],
+        "zones": [
+            {"id": z.id, "name": z.name, "capacity": z.capacity, "occupancy": z.occupancy}
+            for z in zones
+        ],
         "unique_attendees_in": unique_in,
-        "checkpoints": [{"id": cp.id, "name": cp.name, **per_checkpoint[cp.id]} for cp in checkpoints],
+        "checkpoints": [
+            {"id": cp.id, "name": cp.name, **per_checkpoint[cp.id]} for cp in checkpoints
+        ],
         "ticket_types": [{"slug": slug, **numbers} for slug, numbers in per_type.items()],
         "denied_by_reason": denied,
         "scans_per_minute": [{"minute": k, "scans": v} for k, v in sorted(per_minute.items())],

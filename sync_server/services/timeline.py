@@ -35,13 +35,23 @@ def reading_of(row: Any) -> Reading:
 
 def timeline(conn: Connection, attendee_id: str) -> list[Any]:
     """The attendee's non-voided readings, oldest first (corrected time, then HLC, then id)."""
-    return list(conn.execute(
-        select(SCANS.c.id, SCANS.c.checkpoint_id, SCANS.c.zone_id, SCANS.c.direction,
-               SCANS.c.status, SCANS.c.scanned_at, SCANS.c.ordered_at, SCANS.c.device_id,
-               SCANS.c.occupancy_delta)
-        .where(SCANS.c.attendee_id == attendee_id, SCANS.c.voided.is_(False))
-        .order_by(SCANS.c.ordered_at, SCANS.c.hlc, SCANS.c.id)
-    ).all())
+    return list(
+        conn.execute(
+            select(
+                SCANS.c.id,
+                SCANS.c.checkpoint_id,
+                SCANS.c.zone_id,
+                SCANS.c.direction,
+                SCANS.c.status,
+                SCANS.c.scanned_at,
+                SCANS.c.ordered_at,
+                SCANS.c.device_id,
+                SCANS.c.occupancy_delta,
+            )
+            .where(SCANS.c.attendee_id == attendee_id, SCANS.c.voided.is_(False))
+            .order_by(SCANS.c.ordered_at, SCANS.c.hlc, SCANS.c.id)
+        ).all()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +74,21 @@ def refold_attendee(conn: Connection, attendee_id: str, *, seq: int) -> Refold:
                 changes[row.zone_id] = changes.get(row.zone_id, 0) + delta - row.occupancy_delta
     for zone_id, change in changes.items():
         if change:
-            conn.execute(update(ZONES).where(ZONES.c.id == zone_id)
-                         .values(occupancy=ZONES.c.occupancy + change))
+            conn.execute(
+                update(ZONES)
+                .where(ZONES.c.id == zone_id)
+                .values(occupancy=ZONES.c.occupancy + change)
+            )
     accepted = [r for r in rows if r.status == Status.ACCEPTED]
     entries = sum(1 for r in accepted if r.direction == Direction.IN)
-    conn.execute(update(ATTENDEES).where(ATTENDEES.c.id == attendee_id).values(
-        state=history_to_state(history),
-        entries=entries,
-        last_scan_at=max((r.scanned_at for r in accepted), default=None),
-        seq=seq,
-    ))
+    conn.execute(
+        update(ATTENDEES)
+        .where(ATTENDEES.c.id == attendee_id)
+        .values(
+            state=history_to_state(history),
+            entries=entries,
+            last_scan_at=max((r.scanned_at for r in accepted), default=None),
+            seq=seq,
+        )
+    )
     return Refold(history, changes)

@@ -32,8 +32,11 @@ class Org:
         return str(response.json()["key"])
 
     def as_key(self, key: str) -> httpx.Client:
-        return httpx.Client(base_url=str(self.client.base_url), timeout=30,
-                            headers={"Authorization": f"Bearer {key}"})
+        return httpx.Client(
+            base_url=str(self.client.base_url),
+            timeout=30,
+            headers={"Authorization": f"Bearer {key}"},
+        )
 
 
 @dataclass
@@ -49,14 +52,20 @@ class Api:
     def new_org(self, name: str = "Org") -> Org:
         with session_scope(self.app.state.engine) as session:
             org, key = create_organization(session, name=name, secret=self.app.state.secret)
-        client = httpx.Client(base_url=self.url, timeout=30,
-                              headers={"Authorization": f"Bearer {key}"})
+        client = httpx.Client(
+            base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+        )
         return Org(org.id, key, client)
 
     def raw_key(self, org_id: str, scopes: list[str]) -> str:
         with session_scope(self.app.state.engine) as session:
-            _, key = create_api_key(session, organization_id=org_id, name="raw", scopes=scopes,
-                                    secret=self.app.state.secret)
+            _, key = create_api_key(
+                session,
+                organization_id=org_id,
+                name="raw",
+                scopes=scopes,
+                secret=self.app.state.secret,
+            )
         return key
 
 
@@ -87,20 +96,36 @@ def org(api: Api) -> Iterator[Org]:
 def setup_event(org: Org, *, zone_capacity: int | None = None) -> dict[str, Any]:
     """An event with a general and a VIP ticket type, a zone and an entry and exit checkpoint."""
     c = org.client
-    event = c.post("/v1/events", json={"name": "Fest", "slug": "fest",
-                                       "timezone": "Europe/Madrid"}).json()
+    event = c.post(
+        "/v1/events", json={"name": "Fest", "slug": "fest", "timezone": "Europe/Madrid"}
+    ).json()
     eid = event["id"]
-    general = c.post(f"/v1/events/{eid}/ticket-types", json={"name": "General", "slug": "general"}).json()
-    vip = c.post(f"/v1/events/{eid}/ticket-types",
-                 json={"name": "VIP", "slug": "vip", "is_vip": True}).json()
-    zone = c.post(f"/v1/events/{eid}/zones", json={"name": "Main hall",
-                                                   "capacity": zone_capacity}).json()
-    gate_a = c.post(f"/v1/events/{eid}/checkpoints",
-                    json={"name": "Gate A", "zone_id": zone["id"], "direction": "both"}).json()
-    gate_b = c.post(f"/v1/events/{eid}/checkpoints",
-                    json={"name": "Gate B", "zone_id": zone["id"], "direction": "in"}).json()
-    return {"event": event, "general": general, "vip": vip, "zone": zone,
-            "gate_a": gate_a, "gate_b": gate_b, "id": eid}
+    general = c.post(
+        f"/v1/events/{eid}/ticket-types", json={"name": "General", "slug": "general"}
+    ).json()
+    vip = c.post(
+        f"/v1/events/{eid}/ticket-types", json={"name": "VIP", "slug": "vip", "is_vip": True}
+    ).json()
+    zone = c.post(
+        f"/v1/events/{eid}/zones", json={"name": "Main hall", "capacity": zone_capacity}
+    ).json()
+    gate_a = c.post(
+        f"/v1/events/{eid}/checkpoints",
+        json={"name": "Gate A", "zone_id": zone["id"], "direction": "both"},
+    ).json()
+    gate_b = c.post(
+        f"/v1/events/{eid}/checkpoints",
+        json={"name": "Gate B", "zone_id": zone["id"], "direction": "in"},
+    ).json()
+    return {
+        "event": event,
+        "general": general,
+        "vip": vip,
+        "zone": zone,
+        "gate_a": gate_a,
+        "gate_b": gate_b,
+        "id": eid,
+    }
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

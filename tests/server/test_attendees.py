@@ -26,21 +26,33 @@ def test_create_get_update(api: Api, org: Org) -> None:
     s = setup_event(org)
     eid = s["id"]
     base = f"/v1/events/{eid}/attendees"
-    person = add_attendee(org, eid, email="Ana.Ruiz@Example.COM", phone="+34 600 000 000",
-                          company="Acme", tags=["press", " crew "], custom_data={"seat": "A1"},
-                          valid_until="2099-07-02T06:00:00+02:00")
+    person = add_attendee(
+        org,
+        eid,
+        email="Ana.Ruiz@Example.COM",
+        phone="+34 600 000 000",
+        company="Acme",
+        tags=["press", " crew "],
+        custom_data={"seat": "A1"},
+        valid_until="2099-07-02T06:00:00+02:00",
+    )
     assert person["object"] == "attendee" and person["id"].startswith("att_")
     assert person["event_id"] == eid and person["ticket_type"] == "general"
     assert person["qr"].startswith("DC1") and person["code"] is None and person["source"] == "api"
     assert person["tags"] == ["press", "crew"] and person["custom_data"] == {"seat": "A1"}
     assert person["valid_until"] == "2099-07-02T04:00:00Z"
     assert (person["status"], person["entries"], person["inside"], person["last_scan_at"]) == (
-        "valid", 0, {}, None)
+        "valid",
+        0,
+        {},
+        None,
+    )
     assert {"state", "seq", "email_norm", "ticket_type_id"}.isdisjoint(person)
     assert c.get(f"{base}/{person['id']}").json() == person
 
-    moved = c.patch(f"{base}/{person['id']}",
-                    json={"ticket_type": "vip", "tags": [], "phone": None})
+    moved = c.patch(
+        f"{base}/{person['id']}", json={"ticket_type": "vip", "tags": [], "phone": None}
+    )
     assert moved.status_code == 200, moved.text
     body = moved.json()
     assert (body["ticket_type"], body["tags"], body["phone"]) == ("vip", [], None)
@@ -70,8 +82,11 @@ def test_create_get_update(api: Api, org: Org) -> None:
         ({"qr": "x"}, 422, "qr"),
         ({"entries": 5}, 422, "entries"),
     ]:
-        error = assert_error(c.patch(f"{base}/{other['id']}", json=bad), status,
-                             "conflict" if status == 409 else "validation_error")
+        error = assert_error(
+            c.patch(f"{base}/{other['id']}", json=bad),
+            status,
+            "conflict" if status == 409 else "validation_error",
+        )
         assert field in _fields(error), (bad, error)
     assert c.get(f"{base}/{other['id']}").json() == other
 
@@ -107,8 +122,11 @@ def test_create_validation(api: Api, org: Org) -> None:
         error = assert_error(c.post(base, json={**ok, **bad}), 422, "validation_error")
         assert field in _fields(error), (bad, error)
     lone = b'{"first_name": "\\ud83d", "last_name": "R", "ticket_type": "general"}'
-    error = assert_error(c.post(base, content=lone, headers={"content-type": "application/json"}),
-                         422, "validation_error")
+    error = assert_error(
+        c.post(base, content=lone, headers={"content-type": "application/json"}),
+        422,
+        "validation_error",
+    )
     assert _fields(error) == {"first_name"}
     missing = assert_error(c.post(base, json={}), 422, "validation_error")
     assert {"first_name", "last_name", "ticket_type"} <= _fields(missing)
@@ -121,8 +139,14 @@ def test_custom_code_and_hostile_text_are_data(api: Api, org: Org) -> None:
     eid = s["id"]
     base = f"/v1/events/{eid}/attendees"
     hostile = "' OR 1=1 --"
-    person = add_attendee(org, eid, code=f"  {hostile} ", first_name="Robert'); DROP TABLE x;--",
-                          last_name="🎟️ Ñoño", custom_data={"note": "<script>alert(1)</script>"})
+    person = add_attendee(
+        org,
+        eid,
+        code=f"  {hostile} ",
+        first_name="Robert'); DROP TABLE x;--",
+        last_name="🎟️ Ñoño",
+        custom_data={"note": "<script>alert(1)</script>"},
+    )
     assert person["code"] == hostile and person["qr"] == hostile
     assert person["first_name"] == "Robert'); DROP TABLE x;--" and person["last_name"] == "🎟️ Ñoño"
     twin = {"first_name": "B", "last_name": "C", "ticket_type": "general", "code": hostile}
@@ -132,7 +156,8 @@ def test_custom_code_and_hostile_text_are_data(api: Api, org: Org) -> None:
     assert verdict["verdict"]["status"] == "accepted" and verdict["attendee"]["id"] == person["id"]
     # Codes are exact: another case is another code.
     assert scan(c, s["gate_b"]["id"], hostile.replace("OR", "or"))["verdict"]["reason"] == (
-        "unknown_code")
+        "unknown_code"
+    )
     # Changing the code changes the QR; dropping it goes back to a signed ticket.
     assert c.patch(f"{base}/{person['id']}", json={"code": "TICKET-7"}).json()["qr"] == "TICKET-7"
     signed = c.patch(f"{base}/{person['id']}", json={"code": None}).json()
@@ -167,8 +192,11 @@ def test_qr_png_decodes_back(api: Api, org: Org) -> None:
     assert len(small.content) < len(big.content)
     assert _decode_png(big.content) == [signed["qr"]]
     for scale in (0, 41, "x"):
-        assert_error(c.get(f"/v1/events/{eid}/attendees/{signed['id']}/qr.png",
-                           params={"scale": scale}), 422, "validation_error")
+        assert_error(
+            c.get(f"/v1/events/{eid}/attendees/{signed['id']}/qr.png", params={"scale": scale}),
+            422,
+            "validation_error",
+        )
     assert_error(c.get(f"/v1/events/{eid}/attendees/att_missing/qr.png"), 404, "not_found")
 
 
@@ -176,8 +204,14 @@ def test_registrations(api: Api, org: Org) -> None:
     c = org.client
     s = setup_event(org)
     url = f"/v1/events/{s['id']}/registrations"
-    form = {"first_name": "Lu", "last_name": "Chen", "email": "Lu.Chen@Example.com",
-            "ticket_type": "vip", "tags": ["early"], "custom_data": {"diet": "vegan"}}
+    form = {
+        "first_name": "Lu",
+        "last_name": "Chen",
+        "email": "Lu.Chen@Example.com",
+        "ticket_type": "vip",
+        "tags": ["early"],
+        "custom_data": {"diet": "vegan"},
+    }
     created = c.post(url, json=form)
     assert created.status_code == 201, created.text
     person = created.json()
@@ -196,13 +230,18 @@ def test_registrations(api: Api, org: Org) -> None:
     for _ in range(2):
         assert c.post(url, json={**form, "email": None}).status_code == 201
 
-    error = assert_error(c.post(url, json={"first_name": "", "email": "bad",
-                                           "ticket_type": "vip", "tags": [1]}), 422,
-                         "validation_error")
+    error = assert_error(
+        c.post(url, json={"first_name": "", "email": "bad", "ticket_type": "vip", "tags": [1]}),
+        422,
+        "validation_error",
+    )
     assert {"first_name", "last_name", "email", "tags.0"} <= _fields(error)
     assert all(d["message"] and d["code"] for d in error["details"])
-    unknown = assert_error(c.post(url, json={**form, "email": "x@example.com",
-                                             "ticket_type": "gold"}), 422, "validation_error")
+    unknown = assert_error(
+        c.post(url, json={**form, "email": "x@example.com", "ticket_type": "gold"}),
+        422,
+        "validation_error",
+    )
     assert _fields(unknown) == {"ticket_type"}
     assert len(c.get(f"/v1/events/{s['id']}/attendees").json()["data"]) == 4
 
@@ -212,12 +251,21 @@ def test_list_search_and_filters(api: Api, org: Org) -> None:
     s = setup_event(org)
     eid = s["id"]
     base = f"/v1/events/{eid}/attendees"
-    ana = add_attendee(org, eid, first_name="Ana", last_name="Ruiz", email="ana@fest.example",
-                       tags=["vip-plus"])
-    bo = add_attendee(org, eid, first_name="Bo", last_name="Lindqvist", ticket_type="vip",
-                      email="bo@other.example", tags=["vip", "press"])
-    cy = add_attendee(org, eid, first_name="Cyd", last_name="100%_Sure", code="GATE-77",
-                      tags=["café ☕"])
+    ana = add_attendee(
+        org, eid, first_name="Ana", last_name="Ruiz", email="ana@fest.example", tags=["vip-plus"]
+    )
+    bo = add_attendee(
+        org,
+        eid,
+        first_name="Bo",
+        last_name="Lindqvist",
+        ticket_type="vip",
+        email="bo@other.example",
+        tags=["vip", "press"],
+    )
+    cy = add_attendee(
+        org, eid, first_name="Cyd", last_name="100%_Sure", code="GATE-77", tags=["café ☕"]
+    )
     cancelled = add_attendee(org, eid, first_name="Dee", last_name="Ruiz", status="cancelled")
     everyone = [cancelled["id"], cy["id"], bo["id"], ana["id"]]
     assert _ids(c.get(base)) == everyone
@@ -250,8 +298,12 @@ def test_list_search_and_filters(api: Api, org: Org) -> None:
     assert q(checked_in="true") == [bo["id"]]
 
     assert_error(c.get(base, params={"ticket_type": "nope"}), 422, "validation_error")
-    for params in ({"status": "lost"}, {"checked_in": "perhaps"}, {"q": "x" * 201},
-                   {"tag": "t" * 65}):
+    for params in (
+        {"status": "lost"},
+        {"checked_in": "perhaps"},
+        {"q": "x" * 201},
+        {"tag": "t" * 65},
+    ):
         assert_error(c.get(base, params=params), 422, "validation_error")
 
 

@@ -25,13 +25,21 @@ DOORCHECK = str(Path(sys.executable).parent / "doorcheck")
 LIGHT = {" ": (0, 0), "\u2580": (1, 0), "\u2584": (0, 1), "\u2588": (1, 1)}  # (top, bottom)
 
 
-def run(*args: str, cwd: Path, secret: str = "unused-" + "z" * 32,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, secret: str = "unused-" + "z" * 32, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DOORCHECK_")}
-    environment.update({"DOORCHECK_SECRET_KEY": secret, "DOORCHECK_DATA_DIR": str(cwd),
-                        "COLUMNS": "200", **(env or {})})
-    return subprocess.run([DOORCHECK, *args], cwd=cwd, env=environment, capture_output=True,
-                          text=True, timeout=60)
+    environment.update(
+        {
+            "DOORCHECK_SECRET_KEY": secret,
+            "DOORCHECK_DATA_DIR": str(cwd),
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+    )
+    return subprocess.run(
+        [DOORCHECK, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=60
+    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> Any:
@@ -72,8 +80,20 @@ def test_create_on_the_database_then_enrol_on_the_live_server(api: Api, tmp_path
     secret, db = str(api.settings.secret_key), api.settings.db_url
     init = ok(run("init", "--org", "Acme", "--db", db, "--json", cwd=tmp_path, secret=secret))
     local = ("--db", db)
-    enrolment = ok(run("devices", "create", "--name", "Gate A", *local, "--server-url", api.url,
-                       "--json", cwd=tmp_path, secret=secret))
+    enrolment = ok(
+        run(
+            "devices",
+            "create",
+            "--name",
+            "Gate A",
+            *local,
+            "--server-url",
+            api.url,
+            "--json",
+            cwd=tmp_path,
+            secret=secret,
+        )
+    )
     assert set(enrolment) == {"device_id", "enrollment_code", "expires_at", "pairing_uri"}
     expires = datetime.fromisoformat(enrolment["expires_at"])
     assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
@@ -83,9 +103,11 @@ def test_create_on_the_database_then_enrol_on_the_live_server(api: Api, tmp_path
 
     token = enroll(api, enrolment["enrollment_code"])
     device_time = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
-    pushed = httpx.post(f"{api.url}/v1/sync/push", json={"device_time": device_time},
-                        headers={"Authorization": f"Bearer {token}",
-                                 "X-Doorcheck-App-Version": "9.8.7"})
+    pushed = httpx.post(
+        f"{api.url}/v1/sync/push",
+        json={"device_time": device_time},
+        headers={"Authorization": f"Bearer {token}", "X-Doorcheck-App-Version": "9.8.7"},
+    )
     assert pushed.status_code == 200, pushed.text
     listed = by_id(ok(run("devices", "list", *local, "--json", cwd=tmp_path, secret=secret)))
     device = listed[enrolment["device_id"]]
@@ -107,8 +129,18 @@ def test_create_on_the_database_then_enrol_on_the_live_server(api: Api, tmp_path
     api.new_org("Other")
     several = run("devices", "list", *local, cwd=tmp_path, secret=secret)
     one_line_error(several, 1, "--org", init["organization_id"])
-    only = ok(run("devices", "list", *local, "--org", init["organization_id"], "--json",
-                  cwd=tmp_path, secret=secret))
+    only = ok(
+        run(
+            "devices",
+            "list",
+            *local,
+            "--org",
+            init["organization_id"],
+            "--json",
+            cwd=tmp_path,
+            secret=secret,
+        )
+    )
     assert len(only) == 2
     missing = run("devices", "list", *local, "--org", "org_nope", cwd=tmp_path, secret=secret)
     one_line_error(missing, 1, "org_nope")
@@ -125,10 +157,22 @@ def test_create_list_revoke_over_http(api: Api, org: Org, tmp_path: Path) -> Non
 
     with session_scope(api.app.state.engine) as session:  # more than one page of 100
         for n in range(105):
-            create_enrolment(session, organization_id=org.id, name=f"Spare {n}",
-                             server_url=api.url, secret=api.app.state.secret)
-    by_env = run("devices", "list", "--server", api.url, "--json", cwd=tmp_path,
-                 env={"DOORCHECK_API_KEY": org.admin_key})
+            create_enrolment(
+                session,
+                organization_id=org.id,
+                name=f"Spare {n}",
+                server_url=api.url,
+                secret=api.app.state.secret,
+            )
+    by_env = run(
+        "devices",
+        "list",
+        "--server",
+        api.url,
+        "--json",
+        cwd=tmp_path,
+        env={"DOORCHECK_API_KEY": org.admin_key},
+    )
     listed = by_id(ok(by_env))
     assert len(listed) == 106 and listed[enrolment["device_id"]]["status"] == "active"
 
@@ -159,13 +203,20 @@ def test_usage_errors_and_unreachable_things(tmp_path: Path) -> None:
         ("devices", "create", *name, "--db", db, "--server-url", "127.0.0.1:8000"),
     ):
         one_line_error(run(*args, cwd=tmp_path), 2, "see --help")
-    one_line_error(run("devices", "list", "--server", "http://127.0.0.1:9", "--api-key", "k",
-                       cwd=tmp_path), 1, "cannot reach the server")
+    one_line_error(
+        run("devices", "list", "--server", "http://127.0.0.1:9", "--api-key", "k", cwd=tmp_path),
+        1,
+        "cannot reach the server",
+    )
     one_line_error(run("devices", "revoke", "dev_nope", "--db", db, cwd=tmp_path), 1, "dev_nope")
-    one_line_error(run("devices", "list", "--db", f"sqlite:///{tmp_path / 'no.db'}",
-                       cwd=tmp_path), 1, "no database")
-    no_secret = run("devices", "create", *name, "--db", db, cwd=tmp_path,
-                    env={"DOORCHECK_SECRET_KEY": ""})
+    one_line_error(
+        run("devices", "list", "--db", f"sqlite:///{tmp_path / 'no.db'}", cwd=tmp_path),
+        1,
+        "no database",
+    )
+    no_secret = run(
+        "devices", "create", *name, "--db", db, cwd=tmp_path, env={"DOORCHECK_SECRET_KEY": ""}
+    )
     one_line_error(no_secret, 1, "DOORCHECK_SECRET_KEY")
     assert not (tmp_path / "secret.key").exists()
     empty = run("devices", "list", "--db", db, cwd=tmp_path)

@@ -24,18 +24,28 @@ from tests.server.conftest import Api, Org, setup_event
 
 DOORCHECK = str(Path(sys.executable).parent / "doorcheck")
 SECRET = "cli-test-secret-" + "y" * 32
-PEOPLE = ("first_name,last_name,email,ticket_type,tags,code\n"
-          "Ana,Ruiz,ana@example.com,vip,press,\n"
-          "Bo,<Lee> & Co,bo@example.com,general,,GATE-42\n")
+PEOPLE = (
+    "first_name,last_name,email,ticket_type,tags,code\n"
+    "Ana,Ruiz,ana@example.com,vip,press,\n"
+    "Bo,<Lee> & Co,bo@example.com,general,,GATE-42\n"
+)
 
 
-def run(*args: str, cwd: Path,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DOORCHECK_")}
-    environment.update({"DOORCHECK_SECRET_KEY": SECRET, "DOORCHECK_DATA_DIR": str(cwd),
-                        "COLUMNS": "200", **(env or {})})
-    return subprocess.run([DOORCHECK, *args], cwd=cwd, env=environment, capture_output=True,
-                          text=True, timeout=120)
+    environment.update(
+        {
+            "DOORCHECK_SECRET_KEY": SECRET,
+            "DOORCHECK_DATA_DIR": str(cwd),
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+    )
+    return subprocess.run(
+        [DOORCHECK, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )
 
 
 def result_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -75,12 +85,18 @@ def local(tmp_path: Path) -> Local:
     engine = make_engine(db)
     try:
         with Session(engine, expire_on_commit=False) as session:
-            event = create_event(session, organization_id=org_id, secret=SECRET.encode(),
-                                 data=EventCreate(name="Fest & <Friends>", slug="fest"))
-            create_child(session, TicketType, event,
-                         TicketTypeCreate(name="General", slug="general"))
-            create_child(session, TicketType, event,
-                         TicketTypeCreate(name="VIP", slug="vip", is_vip=True))
+            event = create_event(
+                session,
+                organization_id=org_id,
+                secret=SECRET.encode(),
+                data=EventCreate(name="Fest & <Friends>", slug="fest"),
+            )
+            create_child(
+                session, TicketType, event, TicketTypeCreate(name="General", slug="general")
+            )
+            create_child(
+                session, TicketType, event, TicketTypeCreate(name="VIP", slug="vip", is_vip=True)
+            )
     finally:
         engine.dispose()
     return Local(db, event.id, tmp_path)
@@ -100,10 +116,29 @@ def test_import_into_a_database_file(local: Local) -> None:
     assert codes["bo@example.com"] == "GATE-42" and codes["ana@example.com"].startswith("DC1")
     assert {a.source for a in local.attendees()} == {"import"}
 
-    as_json = local.write("more.json", json.dumps([
-        {"first_name": "Cy", "last_name": "Ng", "email": "cy@example.com", "ticket_type": "vip"}]))
-    done = run("import", str(as_json), "--event", local.event_id, "--db", local.db, "--json",
-               cwd=local.folder)
+    as_json = local.write(
+        "more.json",
+        json.dumps(
+            [
+                {
+                    "first_name": "Cy",
+                    "last_name": "Ng",
+                    "email": "cy@example.com",
+                    "ticket_type": "vip",
+                }
+            ]
+        ),
+    )
+    done = run(
+        "import",
+        str(as_json),
+        "--event",
+        local.event_id,
+        "--db",
+        local.db,
+        "--json",
+        cwd=local.folder,
+    )
     assert done.returncode == 0 and result_of(done)["created"] == 1
 
 
@@ -129,21 +164,48 @@ def test_usage_and_unreachable_things_give_one_line(local: Local) -> None:
     event = ("--event", local.event_id)
     neither = run("import", str(people), *event, cwd=local.folder)
     assert neither.returncode == 2 and "--server" in neither.stderr
-    both = run("import", str(people), *event, "--db", local.db, "--server", "http://x",
-               "--api-key", "k", cwd=local.folder)
+    both = run(
+        "import",
+        str(people),
+        *event,
+        "--db",
+        local.db,
+        "--server",
+        "http://x",
+        "--api-key",
+        "k",
+        cwd=local.folder,
+    )
     assert both.returncode == 2
     no_key = run("import", str(people), *event, "--server", "http://127.0.0.1:9", cwd=local.folder)
     assert no_key.returncode == 2
     odd = local.write("people.xlsx", "x")
     assert run("import", str(odd), *event, "--db", local.db, cwd=local.folder).returncode == 2
     for done in (
-        run("import", str(local.folder / "missing.csv"), *event, "--db", local.db,
-            cwd=local.folder),
-        run("import", str(people), *event, "--server", "http://127.0.0.1:9", "--api-key", "k",
-            cwd=local.folder),
+        run(
+            "import", str(local.folder / "missing.csv"), *event, "--db", local.db, cwd=local.folder
+        ),
+        run(
+            "import",
+            str(people),
+            *event,
+            "--server",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "k",
+            cwd=local.folder,
+        ),
         run("import", str(people), "--event", "evt_nope", "--db", local.db, cwd=local.folder),
-        run("tickets", "--event", "evt_nope", "--out", str(local.folder / "t"), "--db", local.db,
-            cwd=local.folder),
+        run(
+            "tickets",
+            "--event",
+            "evt_nope",
+            "--out",
+            str(local.folder / "t"),
+            "--db",
+            local.db,
+            cwd=local.folder,
+        ),
     ):
         assert done.returncode == 1, done.stderr
         lines = done.stderr.strip().splitlines()
@@ -155,11 +217,16 @@ def test_usage_and_unreachable_things_give_one_line(local: Local) -> None:
 
 def test_tickets_write_pngs_that_decode_to_each_qr(local: Local) -> None:
     people = local.write("people.csv", PEOPLE)
-    assert run("import", str(people), "--event", local.event_id, "--db", local.db,
-               cwd=local.folder).returncode == 0
+    assert (
+        run(
+            "import", str(people), "--event", local.event_id, "--db", local.db, cwd=local.folder
+        ).returncode
+        == 0
+    )
     out = local.folder / "tickets"
-    done = run("tickets", "--event", local.event_id, "--out", str(out), "--db", local.db,
-               cwd=local.folder)
+    done = run(
+        "tickets", "--event", local.event_id, "--out", str(out), "--db", local.db, cwd=local.folder
+    )
     assert done.returncode == 0, done.stderr
     sheet = Path(done.stdout.strip().splitlines()[-1])
     assert sheet == (out / "tickets.html").resolve() and sheet.is_file()
@@ -191,15 +258,53 @@ def test_import_over_http_against_a_live_server(api: Api, org: Org, tmp_path: Pa
     assert "Rows not imported" in atomic.stdout and "nothing was imported" in atomic.stdout
 
     good = tmp_path / "good.json"
-    good.write_text(json.dumps([{"first_name": "Di", "last_name": "Fox", "ticket_type": "vip",
-                                 "email": "di@example.com"}]), encoding="utf-8")
-    ok = run("import", str(good), "--event", eid, "--server", api.url, "--json", cwd=tmp_path,
-             env={"DOORCHECK_API_KEY": org.admin_key})
+    good.write_text(
+        json.dumps(
+            [
+                {
+                    "first_name": "Di",
+                    "last_name": "Fox",
+                    "ticket_type": "vip",
+                    "email": "di@example.com",
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
+    ok = run(
+        "import",
+        str(good),
+        "--event",
+        eid,
+        "--server",
+        api.url,
+        "--json",
+        cwd=tmp_path,
+        env={"DOORCHECK_API_KEY": org.admin_key},
+    )
     assert ok.returncode == 0 and result_of(ok)["created"] == 1
 
-    reader = run("import", str(good), "--event", eid, "--server", api.url,
-                 "--api-key", org.key("read"), cwd=tmp_path)
+    reader = run(
+        "import",
+        str(good),
+        "--event",
+        eid,
+        "--server",
+        api.url,
+        "--api-key",
+        org.key("read"),
+        cwd=tmp_path,
+    )
     assert reader.returncode == 1 and "insufficient_scope" in reader.stderr
-    missing = run("import", str(good), "--event", "evt_nope", "--server", api.url,
-                  "--api-key", org.admin_key, cwd=tmp_path)
+    missing = run(
+        "import",
+        str(good),
+        "--event",
+        "evt_nope",
+        "--server",
+        api.url,
+        "--api-key",
+        org.admin_key,
+        cwd=tmp_path,
+    )
     assert missing.returncode == 1 and "not_found" in missing.stderr

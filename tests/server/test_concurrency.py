@@ -14,8 +14,9 @@ import httpx
 from tests.server.conftest import Api, Org, add_attendee, setup_event
 
 
-def _race(clients: list[httpx.Client], work: Callable[[int, httpx.Client], list[httpx.Response]]
-          ) -> list[httpx.Response]:
+def _race(
+    clients: list[httpx.Client], work: Callable[[int, httpx.Client], list[httpx.Response]]
+) -> list[httpx.Response]:
     """Run `work(i, client)` for every client in its own thread, all released at once."""
     start = threading.Barrier(len(clients))
 
@@ -104,9 +105,13 @@ def test_a_retried_scan_id_is_recorded_once(api: Api, org: Org) -> None:
     def retry(i: int, client: httpx.Client) -> list[httpx.Response]:
         # Every client sends the same ids, as a flaky network retrying the same readings would;
         # the lobby has no zone, so nothing but the id itself orders the racing requests.
-        return [client.post(f"/v1/checkpoints/{lobby}/scans",
-                            json={"code": person["qr"] if n == 0 else f"NOPE-{n}", "id": scan_id})
-                for n, scan_id in enumerate(ids)]
+        return [
+            client.post(
+                f"/v1/checkpoints/{lobby}/scans",
+                json={"code": person["qr"] if n == 0 else f"NOPE-{n}", "id": scan_id},
+            )
+            for n, scan_id in enumerate(ids)
+        ]
 
     responses = _race(clients, retry)
     assert [r.status_code for r in responses] == [200] * 40, {r.text for r in responses}

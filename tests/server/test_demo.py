@@ -19,8 +19,20 @@ DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 def test_demo_serves_a_scannable_event(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [DOORCHECK, "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
-         "--attendees", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            DOORCHECK,
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--attendees",
+            "40",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines: dict[str, str] = {}
         deadline = time.monotonic() + 60
@@ -44,7 +56,9 @@ def test_demo_serves_a_scannable_event(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        people = client.get(f"/v1/events/{event_id}/attendees", params={"limit": 100}).json()["data"]
+        people = client.get(f"/v1/events/{event_id}/attendees", params={"limit": 100}).json()[
+            "data"
+        ]
         assert len(people) == 40
         verdict = client.post(f"/v1/checkpoints/{entrance}/scans", json={"code": people[0]["qr"]})
         assert verdict.json()["verdict"]["status"] == "accepted"

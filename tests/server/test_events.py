@@ -13,9 +13,17 @@ def _fields(error: dict[str, Any]) -> set[str]:
 
 def test_event_crud(api: Api, org: Org) -> None:
     c = org.client
-    created = c.post("/v1/events", json={
-        "name": "  Summer Fest ", "slug": "summer-2026", "starts_at": "2026-07-01T16:00:00Z",
-        "ends_at": "2026-07-02T02:00:00+02:00", "timezone": "Europe/Madrid", "capacity": 5000})
+    created = c.post(
+        "/v1/events",
+        json={
+            "name": "  Summer Fest ",
+            "slug": "summer-2026",
+            "starts_at": "2026-07-01T16:00:00Z",
+            "ends_at": "2026-07-02T02:00:00+02:00",
+            "timezone": "Europe/Madrid",
+            "capacity": 5000,
+        },
+    )
     assert created.status_code == 201, created.text
     event = created.json()
     assert event["object"] == "event" and event["id"].startswith("evt_")
@@ -30,14 +38,20 @@ def test_event_crud(api: Api, org: Org) -> None:
     listed = c.get("/v1/events").json()
     assert listed["object"] == "list" and [e["id"] for e in listed["data"]] == [draft["id"], eid]
     assert [e["id"] for e in c.get("/v1/events", params={"status": "draft"}).json()["data"]] == [
-        draft["id"]]
+        draft["id"]
+    ]
 
-    patched = c.patch(f"/v1/events/{eid}", json={"name": "Summer Fest 2026", "capacity": None,
-                                                  "status": "archived"})
+    patched = c.patch(
+        f"/v1/events/{eid}",
+        json={"name": "Summer Fest 2026", "capacity": None, "status": "archived"},
+    )
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert (body["name"], body["capacity"], body["status"]) == (
-        "Summer Fest 2026", None, "archived")
+        "Summer Fest 2026",
+        None,
+        "archived",
+    )
     assert body["ticket_public_key"] == event["ticket_public_key"]
     assert body["updated_at"] >= event["updated_at"]
 
@@ -65,41 +79,70 @@ def test_event_validation(api: Api, org: Org) -> None:
         ({"ticket_public_key": "x"}, "ticket_public_key"),  # read-only
     ]
     for bad, field in invalid:
-        error = assert_error(c.post("/v1/events", json={**ok, "slug": "new", **bad}), 422,
-                             "validation_error")
+        error = assert_error(
+            c.post("/v1/events", json={**ok, "slug": "new", **bad}), 422, "validation_error"
+        )
         assert field in _fields(error), (bad, error)
     window = {"starts_at": "2026-07-02T00:00:00Z", "ends_at": "2026-07-01T00:00:00Z"}
     assert_error(c.post("/v1/events", json={**ok, "slug": "w", **window}), 422, "validation_error")
     assert_error(c.post("/v1/events", json={"slug": "no-name"}), 422, "validation_error")
 
-    eid = c.post("/v1/events", json={"name": "Two", "slug": "two",
-                                     "starts_at": "2026-07-01T00:00:00Z"}).json()["id"]
-    assert _fields(assert_error(c.patch(f"/v1/events/{eid}", json={"slug": "fest"}), 409,
-                                "conflict")) == {"slug"}
+    eid = c.post(
+        "/v1/events", json={"name": "Two", "slug": "two", "starts_at": "2026-07-01T00:00:00Z"}
+    ).json()["id"]
+    assert _fields(
+        assert_error(c.patch(f"/v1/events/{eid}", json={"slug": "fest"}), 409, "conflict")
+    ) == {"slug"}
     bad_patches: list[dict[str, Any]] = [
-        {"name": None}, {"slug": None}, {"status": None}, {"timezone": "Nowhere/City"},
-        {"ends_at": "2026-06-01T00:00:00Z"}, {"id": "evt_x"}, {"capacity": "many"}]
+        {"name": None},
+        {"slug": None},
+        {"status": None},
+        {"timezone": "Nowhere/City"},
+        {"ends_at": "2026-06-01T00:00:00Z"},
+        {"id": "evt_x"},
+        {"capacity": "many"},
+    ]
     for bad in bad_patches:
         assert_error(c.patch(f"/v1/events/{eid}", json=bad), 422, "validation_error")
     assert c.get(f"/v1/events/{eid}").json()["slug"] == "two"
 
     # The ends of time: kept when they have a UTC instant, refused when they do not.
-    edges = c.post("/v1/events", json={"name": "Edges", "slug": "edges",
-                                       "starts_at": "0001-01-01T00:00:00Z",
-                                       "ends_at": "9999-12-31T23:59:59.999999Z"})
+    edges = c.post(
+        "/v1/events",
+        json={
+            "name": "Edges",
+            "slug": "edges",
+            "starts_at": "0001-01-01T00:00:00Z",
+            "ends_at": "9999-12-31T23:59:59.999999Z",
+        },
+    )
     assert edges.status_code == 201, edges.text
     assert edges.json()["ends_at"] == "9999-12-31T23:59:59.999999Z"
     assert c.get(f"/v1/events/{edges.json()['id']}").json() == edges.json()
-    tt = c.post(f"/v1/events/{eid}/ticket-types", json={
-        "name": "Forever", "slug": "forever", "valid_from": "0001-01-01T00:00:00Z",
-        "valid_until": "9999-12-31T23:59:59Z"})
+    tt = c.post(
+        f"/v1/events/{eid}/ticket-types",
+        json={
+            "name": "Forever",
+            "slug": "forever",
+            "valid_from": "0001-01-01T00:00:00Z",
+            "valid_until": "9999-12-31T23:59:59Z",
+        },
+    )
     assert tt.status_code == 201, tt.text
-    person = c.post(f"/v1/events/{eid}/attendees", json={
-        "first_name": "A", "last_name": "B", "ticket_type": "forever",
-        "valid_until": "9999-12-31T00:00:00Z"})
+    person = c.post(
+        f"/v1/events/{eid}/attendees",
+        json={
+            "first_name": "A",
+            "last_name": "B",
+            "ticket_type": "forever",
+            "valid_until": "9999-12-31T00:00:00Z",
+        },
+    )
     assert person.status_code == 201 and person.json()["qr"].startswith("DC1"), person.text
-    bad_patches = [{"starts_at": "0001-01-01T00:00:00+14:00"},
-                   {"ends_at": "9999-12-31T23:59:59-14:00"}]
+    bad_patches = [
+        {"starts_at": "0001-01-01T00:00:00+14:00"},
+        {"ends_at": "9999-12-31T23:59:59-14:00"},
+    ]
     for bad in bad_patches:
         assert_error(c.patch(f"/v1/events/{eid}", json=bad), 422, "validation_error")
 
@@ -114,28 +157,47 @@ def test_ticket_types(api: Api, org: Org) -> None:
     assert [t["slug"] for t in c.get(base).json()["data"]] == ["vip", "general"]
     assert c.get(f"{base}/{vip['id']}").json() == vip
 
-    assert _fields(assert_error(c.post(base, json={"name": "Again", "slug": "vip"}), 409,
-                                "conflict")) == {"slug"}
+    assert _fields(
+        assert_error(c.post(base, json={"name": "Again", "slug": "vip"}), 409, "conflict")
+    ) == {"slug"}
     window = {"valid_from": "2026-07-02T00:00:00Z", "valid_until": "2026-07-01T00:00:00Z"}
     bad_bodies: list[dict[str, Any]] = [
-        {"name": "X", "slug": "BAD"}, {"name": "", "slug": "x"},
-        {"name": "X", "slug": "x", **window}, {"name": "X", "slug": "x", "number": 9},
-        {"name": "X", "slug": "x", "valid_from": "2026-07-01T00:00:00"}]
+        {"name": "X", "slug": "BAD"},
+        {"name": "", "slug": "x"},
+        {"name": "X", "slug": "x", **window},
+        {"name": "X", "slug": "x", "number": 9},
+        {"name": "X", "slug": "x", "valid_from": "2026-07-01T00:00:00"},
+    ]
     for bad in bad_bodies:
         assert_error(c.post(base, json=bad), 422, "validation_error")
 
-    day = c.post(base, json={"name": "Day", "slug": "day", "valid_from": "2026-07-01T08:00:00Z",
-                             "valid_until": "2026-07-01T23:00:00+02:00"}).json()
+    day = c.post(
+        base,
+        json={
+            "name": "Day",
+            "slug": "day",
+            "valid_from": "2026-07-01T08:00:00Z",
+            "valid_until": "2026-07-01T23:00:00+02:00",
+        },
+    ).json()
     assert day["number"] == 3 and day["valid_until"] == "2026-07-01T21:00:00Z"
     patched = c.patch(f"{base}/{day['id']}", json={"name": "Day pass", "is_vip": True})
     assert patched.status_code == 200, patched.text
     assert (patched.json()["name"], patched.json()["is_vip"], patched.json()["slug"]) == (
-        "Day pass", True, "day")
-    assert _fields(assert_error(c.patch(f"{base}/{day['id']}", json={"slug": "vip"}), 409,
-                                "conflict")) == {"slug"}
+        "Day pass",
+        True,
+        "day",
+    )
+    assert _fields(
+        assert_error(c.patch(f"{base}/{day['id']}", json={"slug": "vip"}), 409, "conflict")
+    ) == {"slug"}
     bad_patches: list[dict[str, Any]] = [
-        {"name": None}, {"slug": None}, {"is_vip": None},
-        {"valid_until": "2026-06-01T00:00:00Z"}, {"number": 7}]
+        {"name": None},
+        {"slug": None},
+        {"is_vip": None},
+        {"valid_until": "2026-06-01T00:00:00Z"},
+        {"number": 7},
+    ]
     for bad in bad_patches:
         assert_error(c.patch(f"{base}/{day['id']}", json=bad), 422, "validation_error")
     assert c.get(f"{base}/{day['id']}").json()["slug"] == "day"
@@ -158,8 +220,11 @@ def test_zones(api: Api, org: Org) -> None:
     assert open_air["capacity"] is None
     assert [z["id"] for z in c.get(base).json()["data"]] == [open_air["id"], zone["id"]]
     bad_bodies: list[dict[str, Any]] = [
-        {"name": "X", "capacity": -1}, {"name": "X", "occupancy": 5}, {"capacity": 3},
-        {"name": "X", "capacity": 1.5}]
+        {"name": "X", "capacity": -1},
+        {"name": "X", "occupancy": 5},
+        {"capacity": 3},
+        {"name": "X", "capacity": 1.5},
+    ]
     for bad in bad_bodies:
         assert_error(c.post(base, json=bad), 422, "validation_error")
     patched = c.patch(f"{base}/{zone['id']}", json={"capacity": 1, "name": "Hall"}).json()
@@ -183,14 +248,32 @@ def test_checkpoints(api: Api, org: Org) -> None:
     gate = c.post(base, json={"name": "Backstage", "zone_id": s["zone"]["id"]}).json()
     assert gate["id"].startswith("cp_") and gate["object"] == "checkpoint"
     assert (gate["direction"], gate["active"], gate["allow_reentry"], gate["anti_passback"]) == (
-        "in", True, True, True)
+        "in",
+        True,
+        True,
+        True,
+    )
     assert (gate["allowed_ticket_types"], gate["required_tags"], gate["max_entries"]) == (
-        [], [], None)
-    full = c.post(base, json={
-        "name": "VIP door", "zone_id": s["zone"]["id"], "direction": "both",
-        "allowed_ticket_types": ["vip"], "required_tags": [" press "], "excluded_tags": ["banned"],
-        "max_entries": 3, "allow_reentry": False, "anti_passback": False,
-        "open_from": "2026-07-01T16:00:00Z", "open_until": "2026-07-02T04:00:00Z"})
+        [],
+        [],
+        None,
+    )
+    full = c.post(
+        base,
+        json={
+            "name": "VIP door",
+            "zone_id": s["zone"]["id"],
+            "direction": "both",
+            "allowed_ticket_types": ["vip"],
+            "required_tags": [" press "],
+            "excluded_tags": ["banned"],
+            "max_entries": 3,
+            "allow_reentry": False,
+            "anti_passback": False,
+            "open_from": "2026-07-01T16:00:00Z",
+            "open_until": "2026-07-02T04:00:00Z",
+        },
+    )
     assert full.status_code == 201, full.text
     body = full.json()
     assert body["required_tags"] == ["press"] and body["allowed_ticket_types"] == ["vip"]
@@ -221,14 +304,25 @@ def test_checkpoints(api: Api, org: Org) -> None:
     assert c.patch(url, json={"zone_id": None}).json()["zone_id"] is None
     assert c.patch(url, json={"zone_id": s["zone"]["id"]}).json()["zone_id"] == s["zone"]["id"]
     bad_patches: list[dict[str, Any]] = [
-        {"name": None}, {"direction": None}, {"active": None}, {"anti_passback": None},
-        {"allowed_ticket_types": None}, {"required_tags": None}, {"excluded_tags": None},
-        {"allowed_ticket_types": ["nope"]}, {"zone_id": other_zone}, {"open_from": "soon"}]
+        {"name": None},
+        {"direction": None},
+        {"active": None},
+        {"anti_passback": None},
+        {"allowed_ticket_types": None},
+        {"required_tags": None},
+        {"excluded_tags": None},
+        {"allowed_ticket_types": ["nope"]},
+        {"zone_id": other_zone},
+        {"open_from": "soon"},
+    ]
     for bad in bad_patches:
         assert_error(c.patch(url, json=bad), 422, "validation_error")
     # The whole window is checked, not only the half a PATCH sends.
-    assert_error(c.patch(f"{base}/{body['id']}", json={"open_until": "2026-06-30T00:00:00Z"}),
-                 422, "validation_error")
+    assert_error(
+        c.patch(f"{base}/{body['id']}", json={"open_until": "2026-06-30T00:00:00Z"}),
+        422,
+        "validation_error",
+    )
     after = c.get(url).json()
     assert after["name"] == "Backstage" and after["required_tags"] == ["crew"]
 
@@ -249,10 +343,18 @@ def test_delete_event_with_everything_in_it(api: Api, org: Org) -> None:
     scan(c, s["gate_b"]["id"], "nonsense")
     c.delete(f"/v1/events/{eid}/attendees/{add_attendee(org, eid, code='C-1')['id']}")
     assert c.delete(f"/v1/events/{eid}").status_code == 204
-    for path in ("", "/zones", "/attendees", "/scans", "/stats",
-                 f"/attendees/{person['id']}", f"/zones/{s['zone']['id']}"):
+    for path in (
+        "",
+        "/zones",
+        "/attendees",
+        "/scans",
+        "/stats",
+        f"/attendees/{person['id']}",
+        f"/zones/{s['zone']['id']}",
+    ):
         assert_error(c.get(f"/v1/events/{eid}{path}"), 404, "not_found")
-    assert_error(c.post(f"/v1/checkpoints/{s['gate_a']['id']}/scans", json={"code": "x"}), 404,
-                 "not_found")
+    assert_error(
+        c.post(f"/v1/checkpoints/{s['gate_a']['id']}/scans", json={"code": "x"}), 404, "not_found"
+    )
     # The slug is free again.
     assert c.post("/v1/events", json={"name": "Fest", "slug": "fest"}).status_code == 201

@@ -36,8 +36,7 @@ JSON = {"content-type": "application/json"}
 def custom_api(tmp_path: Path, app: FastAPI | None = None, **settings: Any) -> Iterator[Api]:
     """The app with its own settings on a SQLite file under a real uvicorn."""
     if app is None:
-        app = create_app(make_settings(f"sqlite:///{tmp_path / 'custom.db'}", tmp_path,
-                                       **settings))
+        app = create_app(make_settings(f"sqlite:///{tmp_path / 'custom.db'}", tmp_path, **settings))
     upgrade(app.state.engine)
     live = serve(app)
     try:
@@ -62,11 +61,13 @@ def test_error_envelope_everywhere(api: Api, org: Org) -> None:
     assert_error(c.delete("/v1/events"), 405, "method_not_allowed")
 
     for raw in (b'{"name": ', b"{'name': 'x'}", b"\xff\xfe", b"", b"nul\x00", b"[1, 2"):
-        error = assert_error(c.post("/v1/events", content=raw, headers=JSON), 422,
-                             "validation_error")
+        error = assert_error(
+            c.post("/v1/events", content=raw, headers=JSON), 422, "validation_error"
+        )
         assert error["details"], raw
-    error = assert_error(c.post("/v1/events", content=b'{"name": ', headers=JSON), 422,
-                         "validation_error")
+    error = assert_error(
+        c.post("/v1/events", content=b'{"name": ', headers=JSON), 422, "validation_error"
+    )
     assert error["details"][0]["code"] == "json_invalid"
     for body in ([], "x", None, 5, [{"name": "x", "slug": "x"}]):
         assert_error(c.post("/v1/events", json=body), 422, "validation_error")
@@ -75,9 +76,15 @@ def test_error_envelope_everywhere(api: Api, org: Org) -> None:
     assert {d["field"] for d in typed["details"]} == {"name", "slug", "capacity"}
     assert all(set(d) == {"field", "code", "message"} for d in typed["details"])
     # A body in another media type is not JSON.
-    assert_error(c.post("/v1/events", content=b"name=x&slug=y",
-                        headers={"content-type": "application/x-www-form-urlencoded"}),
-                 422, "validation_error")
+    assert_error(
+        c.post(
+            "/v1/events",
+            content=b"name=x&slug=y",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ),
+        422,
+        "validation_error",
+    )
     deep = b"[" * 100_000 + b"]" * 100_000
     response = c.post("/v1/events", content=deep, headers=JSON)
     assert response.status_code in (400, 422), response.text
@@ -85,11 +92,16 @@ def test_error_envelope_everywhere(api: Api, org: Org) -> None:
 
     # Hostile text in paths and query strings is a clean 404 or 422, on every engine.
     for method, path in [
-        ("GET", "/v1/events/%00"), ("GET", "/v1/events/evt_%00"),
-        ("GET", f"/v1/events/{'e' * 10_000}"), ("GET", "/v1/events/%F0%9F%8E%9F"),
-        ("GET", "/v1/events/%ED%A0%80"), ("GET", "/v1/events/'%20OR%201=1%20--"),
-        ("GET", f"/v1/events/{eid}/attendees/%00"), ("PATCH", f"/v1/events/{eid}/zones/%00%00"),
-        ("POST", "/v1/checkpoints/%00/scans"), ("DELETE", "/v1/api-keys/%00"),
+        ("GET", "/v1/events/%00"),
+        ("GET", "/v1/events/evt_%00"),
+        ("GET", f"/v1/events/{'e' * 10_000}"),
+        ("GET", "/v1/events/%F0%9F%8E%9F"),
+        ("GET", "/v1/events/%ED%A0%80"),
+        ("GET", "/v1/events/'%20OR%201=1%20--"),
+        ("GET", f"/v1/events/{eid}/attendees/%00"),
+        ("PATCH", f"/v1/events/{eid}/zones/%00%00"),
+        ("POST", "/v1/checkpoints/%00/scans"),
+        ("DELETE", "/v1/api-keys/%00"),
         ("DELETE", f"/v1/api-keys/{'k' * 5000}"),
     ]:
         response = c.request(method, path, json={"code": "x"} if method == "POST" else None)
@@ -108,7 +120,8 @@ def test_error_envelope_everywhere(api: Api, org: Org) -> None:
         response = c.get(path, params=params)
         assert response.status_code in (200, 422), (path, params, response.text)
         assert response.json().get("object") == "list" or response.json()["error"]["code"] == (
-            "validation_error")
+            "validation_error"
+        )
 
 
 def test_unhandled_errors_are_an_envelope_without_a_trace(tmp_path: Path) -> None:
@@ -170,13 +183,14 @@ def test_body_limit(tmp_path: Path) -> None:
         error = assert_error(declared, 413, "payload_too_large")
         assert str(limit) in error["message"]
         # At the limit the body is read (and refused for its unknown field, not its size).
-        assert_error(c.post("/v1/events", content=event_body(limit), headers=JSON), 422,
-                     "validation_error")
+        assert_error(
+            c.post("/v1/events", content=event_body(limit), headers=JSON), 422, "validation_error"
+        )
 
         def chunks(total: int) -> Iterator[bytes]:
             body = event_body(total)
             for start in range(0, len(body), 500):
-                yield body[start:start + 500]
+                yield body[start : start + 500]
 
         streamed = c.post("/v1/events", content=chunks(limit * 3), headers=JSON)
         assert "content-length" not in streamed.request.headers
@@ -186,8 +200,9 @@ def test_body_limit(tmp_path: Path) -> None:
         assert ok.status_code == 201, ok.text
         # Scans are limited the same way.
         s = setup_event(org)
-        big_scan = c.post(f"/v1/checkpoints/{s['gate_a']['id']}/scans",
-                          json={"code": "x" * (limit * 2)})
+        big_scan = c.post(
+            f"/v1/checkpoints/{s['gate_a']['id']}/scans", json={"code": "x" * (limit * 2)}
+        )
         assert_error(big_scan, 413, "payload_too_large")
         assert c.get("/v1/events").status_code == 200  # the server is fine afterwards
         c.close()
@@ -212,8 +227,9 @@ def test_rate_limit(tmp_path: Path) -> None:
         assert error["message"]
         assert 0 < int(refused.headers["retry-after"]) <= 61
         assert refused.headers["x-ratelimit-remaining"] == "0"
-        assert_error(org.client.post("/v1/events", json={"name": "x", "slug": "x"}), 429,
-                     "rate_limited")
+        assert_error(
+            org.client.post("/v1/events", json={"name": "x", "slug": "x"}), 429, "rate_limited"
+        )
         # Limits are per key.
         with org.as_key(other_key) as other:
             assert other.get("/v1/events").status_code == 200
@@ -228,8 +244,12 @@ def test_rate_limit(tmp_path: Path) -> None:
 def _walk(client: httpx.Client, path: str, limit: int, **params: Any) -> list[list[str]]:
     pages, cursor = [], None
     while True:
-        response = client.get(path, params={"limit": limit, "cursor": cursor, **params}
-                              if cursor else {"limit": limit, **params})
+        response = client.get(
+            path,
+            params={"limit": limit, "cursor": cursor, **params}
+            if cursor
+            else {"limit": limit, **params},
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert set(body) == {"object", "data", "has_more", "next_cursor"}
@@ -247,15 +267,18 @@ def test_cursor_pagination(api: Api, org: Org) -> None:
     s = setup_event(org)
     eid = s["id"]
     base = f"/v1/events/{eid}/attendees"
-    made = [add_attendee(org, eid, first_name=f"P{n}", tags=["odd"] if n % 2 else [])["id"]
-            for n in range(53)]
+    made = [
+        add_attendee(org, eid, first_name=f"P{n}", tags=["odd"] if n % 2 else [])["id"]
+        for n in range(53)
+    ]
     newest_first = list(reversed(made))
     pages = _walk(c, base, 10)
     assert [len(p) for p in pages] == [10, 10, 10, 10, 10, 3]
     assert [i for p in pages for i in p] == newest_first  # no duplicates, no gaps, in order
     assert [i for p in _walk(c, base, 100) for i in p] == newest_first
     assert [i for p in _walk(c, base, 7, tag="odd") for i in p] == [
-        i for n, i in reversed(list(enumerate(made))) if n % 2]
+        i for n, i in reversed(list(enumerate(made))) if n % 2
+    ]
     default = c.get(base).json()
     assert len(default["data"]) == 25 and default["has_more"]
     one = c.get(base, params={"limit": 1}).json()
@@ -276,12 +299,20 @@ def test_cursor_pagination(api: Api, org: Org) -> None:
         assert_error(c.get(base, params={"limit": limit}), 422, "validation_error")
     assert c.get(base, params={"limit": 100}).status_code == 200
     naive = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00", "att_x"]).encode())
-    for cursor in ("garbage", "!!!", "e30", base64.urlsafe_b64encode(b"[1, 2]").decode(),
-                   base64.urlsafe_b64encode(b"null").decode(), naive.decode().rstrip("="),
-                   base64.urlsafe_b64encode(b'["not a time", "x"]').decode(), "A" * 600,
-                   base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode(), "%00",
-                   base64.urlsafe_b64encode(b'["2026-01-01T00:00:00Z", "\\u0000"]').decode(),
-                   base64.urlsafe_b64encode(b'["2026-01-01T00:00:00Z", "\\udc80"]').decode()):
+    for cursor in (
+        "garbage",
+        "!!!",
+        "e30",
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(b"null").decode(),
+        naive.decode().rstrip("="),
+        base64.urlsafe_b64encode(b'["not a time", "x"]').decode(),
+        "A" * 600,
+        base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode(),
+        "%00",
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00Z", "\\u0000"]').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00Z", "\\udc80"]').decode(),
+    ):
         for path in (base, "/v1/events", f"/v1/events/{eid}/scans", f"/v1/events/{eid}/zones"):
             error = assert_error(c.get(path, params={"cursor": cursor}), 422, "validation_error")
             assert error["details"] == [] or error["details"][0]["field"] == "cursor"
@@ -300,8 +331,11 @@ def test_probes_openapi_and_docs(api: Api) -> None:
 
     spec = httpx.get(f"{api.url}/openapi.json")
     assert spec.status_code == 200
-    operations = [(method.upper(), path, op.get("operationId"))
-                  for path, item in spec.json()["paths"].items() for method, op in item.items()]
+    operations = [
+        (method.upper(), path, op.get("operationId"))
+        for path, item in spec.json()["paths"].items()
+        for method, op in item.items()
+    ]
     ids = [op for _, _, op in operations]
     assert all(ids) and len(ids) == len(set(ids)), ids
     assert sorted(operations) == sorted(api_routes(api.app))  # every route is documented
@@ -331,7 +365,7 @@ def test_readyz_says_when_the_database_is_gone(tmp_path: Path) -> None:
 def _flip(code: str, index: int) -> str:
     """`code` with the base32 character at `index` replaced by another valid one."""
     replacement = "B" if code[index] == "A" else "A"
-    return code[:index] + replacement + code[index + 1:]
+    return code[:index] + replacement + code[index + 1 :]
 
 
 def test_hostile_codes_at_the_scan_endpoint(api: Api, org: Org) -> None:
@@ -384,14 +418,25 @@ def test_hostile_codes_at_the_scan_endpoint(api: Api, org: Org) -> None:
     # Raw JSON a client library would refuse to send: a lone surrogate is not text at all.
     raw = c.post(f"/v1/checkpoints/{gate}/scans", content=b'{"code": "\\udc80x"}', headers=JSON)
     assert {d["field"] for d in assert_error(raw, 422, "validation_error")["details"]} == {"code"}
-    bad_operator = c.post(f"/v1/checkpoints/{gate}/scans",
-                          content=b'{"code": "x", "operator": "\\ud800\\u0000"}', headers=JSON)
+    bad_operator = c.post(
+        f"/v1/checkpoints/{gate}/scans",
+        content=b'{"code": "x", "operator": "\\ud800\\u0000"}',
+        headers=JSON,
+    )
     assert_error(bad_operator, 422, "validation_error")
-    for body in ({"code": None}, {"code": 5}, {"code": ["x"]}, {}, {"code": "x" * 100_001},
-                 {"code": "x", "id": "short"}, {"code": "x", "id": "has spaces in it"},
-                 {"code": "x", "scanned_at": "noon"}, {"code": "x", "direction": "up"},
-                 {"code": "x", "scanned_at": "0001-01-01T00:00:00+14:00"},
-                 {"code": "x", "extra": 1}):
+    for body in (
+        {"code": None},
+        {"code": 5},
+        {"code": ["x"]},
+        {},
+        {"code": "x" * 100_001},
+        {"code": "x", "id": "short"},
+        {"code": "x", "id": "has spaces in it"},
+        {"code": "x", "scanned_at": "noon"},
+        {"code": "x", "direction": "up"},
+        {"code": "x", "scanned_at": "0001-01-01T00:00:00+14:00"},
+        {"code": "x", "extra": 1},
+    ):
         assert_error(c.post(f"/v1/checkpoints/{gate}/scans", json=body), 422, "validation_error")
 
     # Every hostile reading is in the log, printable and at most 512 characters long.
@@ -400,8 +445,12 @@ def test_hostile_codes_at_the_scan_endpoint(api: Api, org: Org) -> None:
     assert all(r["status"] == "denied" and len(r["code"]) <= 512 for r in log)
     assert all(ch.isprintable() for r in log for ch in r["code"])
     denied = c.get(f"/v1/events/{eid}/stats").json()["denied_by_reason"]
-    assert denied == {"malformed_code": 13, "unknown_code": 6, "invalid_signature": 4,
-                      "wrong_event": 1}
+    assert denied == {
+        "malformed_code": 13,
+        "unknown_code": 6,
+        "invalid_signature": 4,
+        "wrong_event": 1,
+    }
     # After all that, the real ticket still works and nothing was dropped.
     assert scan(c, gate, qr)["verdict"]["status"] == "accepted"
     assert rival.client.get(f"/v1/events/{rival_event['id']}/attendees").json()["data"]

@@ -17,11 +17,16 @@ CSV = "text/csv"
 JSON = "application/json"
 
 
-def _import(client: httpx.Client, eid: str, body: str | bytes, content_type: str = CSV,
-            **params: Any) -> httpx.Response:
+def _import(
+    client: httpx.Client, eid: str, body: str | bytes, content_type: str = CSV, **params: Any
+) -> httpx.Response:
     content = body.encode() if isinstance(body, str) else body
-    return client.post(f"/v1/events/{eid}/attendees/import", content=content,
-                       headers={"Content-Type": content_type}, params=params)
+    return client.post(
+        f"/v1/events/{eid}/attendees/import",
+        content=content,
+        headers={"Content-Type": content_type},
+        params=params,
+    )
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:
@@ -87,10 +92,22 @@ def test_csv_import_then_reimport_counts_created_updated_unchanged(api: Api, org
 def test_json_import_with_custom_codes_upserts_by_code(api: Api, org: Org) -> None:
     c, eid = org.client, setup_event(org)["id"]
     rows: list[dict[str, Any]] = [
-        {"first_name": "Eva", "last_name": "Kim", "code": "BADGE-001", "ticket_type": "general",
-         "tags": ["vip-lounge"], "custom_data": {"meal": "veg", "n": 2}},
-        {"first_name": "Finn", "last_name": "Wu", "email": "finn@example.com", "code": "BADGE-002",
-         "ticket_type": "vip", "status": "cancelled"},
+        {
+            "first_name": "Eva",
+            "last_name": "Kim",
+            "code": "BADGE-001",
+            "ticket_type": "general",
+            "tags": ["vip-lounge"],
+            "custom_data": {"meal": "veg", "n": 2},
+        },
+        {
+            "first_name": "Finn",
+            "last_name": "Wu",
+            "email": "finn@example.com",
+            "code": "BADGE-002",
+            "ticket_type": "vip",
+            "status": "cancelled",
+        },
     ]
     assert _counts(_ok(_import(c, eid, json.dumps(rows), JSON))) == (2, 0, 0)
     people = _attendees(c, eid)
@@ -115,10 +132,12 @@ def test_json_import_with_custom_codes_upserts_by_code(api: Api, org: Org) -> No
 
 def test_bom_semicolons_crlf_and_a_charset_parameter(api: Api, org: Org) -> None:
     c, eid = org.client, setup_event(org)["id"]
-    body = ("\ufeffFirst Name;Last Name;Email;Ticket Type;Tags;custom.Größe\r\n"
-            "Zoë;Ñúñez;zoe@example.com;general;a|b;M\r\n"
-            "\r\n"
-            "Ümit;Öz;umit@example.com;vip;;XL\r\n")
+    body = (
+        "\ufeffFirst Name;Last Name;Email;Ticket Type;Tags;custom.Größe\r\n"
+        "Zoë;Ñúñez;zoe@example.com;general;a|b;M\r\n"
+        "\r\n"
+        "Ümit;Öz;umit@example.com;vip;;XL\r\n"
+    )
     result = _ok(_import(c, eid, body.encode("utf-8"), "text/csv; charset=utf-8"))
     assert _counts(result) == (2, 0, 0)
     people = _attendees(c, eid)
@@ -133,13 +152,13 @@ def test_bad_rows_are_reported_by_row_number_and_good_rows_land(api: Api, org: O
     c, eid = org.client, setup_event(org)["id"]
     body = (
         "first_name,last_name,email,ticket_type,status\n"
-        "Ok,One,one@example.com,general,\n"            # 1
-        "Bad,Email,not-an-email,general,\n"            # 2
-        "Bad,Type,type@example.com,platinum,\n"        # 3
-        ",NoFirst,nofirst@example.com,general,\n"      # 4
-        "Dup,Email,ONE@example.com,general,\n"         # 5
-        "Bad,Status,status@example.com,general,gone\n" # 6
-        "Ok,Two,two@example.com,vip,Cancelled\n"       # 7
+        "Ok,One,one@example.com,general,\n"  # 1
+        "Bad,Email,not-an-email,general,\n"  # 2
+        "Bad,Type,type@example.com,platinum,\n"  # 3
+        ",NoFirst,nofirst@example.com,general,\n"  # 4
+        "Dup,Email,ONE@example.com,general,\n"  # 5
+        "Bad,Status,status@example.com,general,gone\n"  # 6
+        "Ok,Two,two@example.com,vip,Cancelled\n"  # 7
     )
     result = _ok(_import(c, eid, body))
     assert _counts(result) == (2, 0, 0) and result["failed"] == 5
@@ -169,21 +188,42 @@ def test_atomic_import_writes_nothing_when_a_row_is_bad(api: Api, org: Org) -> N
 
 def test_clashes_with_existing_attendees_and_within_the_file(api: Api, org: Org) -> None:
     c, eid = org.client, setup_event(org)["id"]
-    seed = [{"first_name": "A", "last_name": "A", "email": "a@example.com", "code": "CODE-A",
-             "ticket_type": "general"},
-            {"first_name": "B", "last_name": "B", "email": "b@example.com", "code": "CODE-B",
-             "ticket_type": "general"}]
+    seed = [
+        {
+            "first_name": "A",
+            "last_name": "A",
+            "email": "a@example.com",
+            "code": "CODE-A",
+            "ticket_type": "general",
+        },
+        {
+            "first_name": "B",
+            "last_name": "B",
+            "email": "b@example.com",
+            "code": "CODE-B",
+            "ticket_type": "general",
+        },
+    ]
     assert _counts(_ok(_import(c, eid, json.dumps(seed), JSON))) == (2, 0, 0)
     rows = [
-        {"first_name": "X", "last_name": "X", "email": "a@example.com", "code": "CODE-B",
-         "ticket_type": "general"},                                                      # 1
+        {
+            "first_name": "X",
+            "last_name": "X",
+            "email": "a@example.com",
+            "code": "CODE-B",
+            "ticket_type": "general",
+        },  # 1
         {"first_name": "N", "last_name": "N", "code": "NEW-1", "ticket_type": "general"},  # 2
-        {"first_name": "M", "last_name": "M", "code": "NEW-1", "ticket_type": "vip"},      # 3
+        {"first_name": "M", "last_name": "M", "code": "NEW-1", "ticket_type": "vip"},  # 3
         {"first_name": "B2", "last_name": "B", "code": "CODE-B", "ticket_type": "general"},  # 4
-        {"first_name": "B3", "last_name": "B", "email": "B@example.com",
-         "ticket_type": "general"},                                                      # 5
-        "not an object",                                                                 # 6
-        {"first_name": "Q", "last_name": "Q", "ticket_type": "general", "shoe": 42},     # 7
+        {
+            "first_name": "B3",
+            "last_name": "B",
+            "email": "B@example.com",
+            "ticket_type": "general",
+        },  # 5
+        "not an object",  # 6
+        {"first_name": "Q", "last_name": "Q", "ticket_type": "general", "shoe": 42},  # 7
     ]
     result = _ok(_import(c, eid, json.dumps(rows), JSON))
     assert _counts(result) == (1, 1, 0)
@@ -216,8 +256,10 @@ def test_unusable_uploads_answer_with_the_error_envelope(api: Api, org: Org) -> 
     header_only = _ok(_import(c, eid, "first_name,last_name,ticket_type\n"))
     assert _counts(header_only) == (0, 0, 0)
     assert _counts(_ok(_import(c, eid, "[]", JSON))) == (0, 0, 0)
-    for huge, content_type in (("[" + ",".join(["{}"] * 200_001) + "]", JSON),
-                               ("first_name,last_name,ticket_type\n" + "a,b,c\n" * 200_001, CSV)):
+    for huge, content_type in (
+        ("[" + ",".join(["{}"] * 200_001) + "]", JSON),
+        ("first_name,last_name,ticket_type\n" + "a,b,c\n" * 200_001, CSV),
+    ):
         too_many = _import(c, eid, huge, content_type)
         assert too_many.status_code == 413
         assert too_many.json()["error"]["code"] == "payload_too_large"
@@ -232,19 +274,32 @@ def test_hostile_rows_become_row_errors(api: Api, org: Org) -> None:
     for _ in range(300):
         nested = {"x": nested}
     rows: list[Any] = [
-        {"first_name": "Nul\x00l", "last_name": "A", "ticket_type": "general"},           # 1
-        {"first_name": "N" * 10_000, "last_name": "A", "ticket_type": "general"},         # 2
-        {"first_name": "🎉 Emoji 👩‍👩‍👧", "last_name": "テスト", "ticket_type": "general",
-         "email": "emoji@example.com", "tags": ["🔥"]},                                    # 3
-        {"first_name": "Esc\x1b[31m", "last_name": "A", "ticket_type": "general"},        # 4
-        {"first_name": "A", "last_name": "A", "ticket_type": "general",
-         "custom_data": {"k\x00": "v"}},                                                  # 5
-        {"first_name": "A", "last_name": "A", "ticket_type": "general",
-         "custom_data": {"big": "x" * 20_000}},                                           # 6
+        {"first_name": "Nul\x00l", "last_name": "A", "ticket_type": "general"},  # 1
+        {"first_name": "N" * 10_000, "last_name": "A", "ticket_type": "general"},  # 2
+        {
+            "first_name": "🎉 Emoji 👩‍👩‍👧",
+            "last_name": "テスト",
+            "ticket_type": "general",
+            "email": "emoji@example.com",
+            "tags": ["🔥"],
+        },  # 3
+        {"first_name": "Esc\x1b[31m", "last_name": "A", "ticket_type": "general"},  # 4
+        {
+            "first_name": "A",
+            "last_name": "A",
+            "ticket_type": "general",
+            "custom_data": {"k\x00": "v"},
+        },  # 5
+        {
+            "first_name": "A",
+            "last_name": "A",
+            "ticket_type": "general",
+            "custom_data": {"big": "x" * 20_000},
+        },  # 6
         {"first_name": "A", "last_name": "A", "ticket_type": "general", "code": "DC1ABC"},  # 7
         {"first_name": "A", "last_name": "A", "ticket_type": "general", "custom_data": nested},
-        {"first_name": "A", "last_name": "A", "ticket_type": "x" * 10_000},               # 9
-        {"first_name": "A", "last_name": "A", "ticket_type": "general", "tags": "a;b"},   # 10
+        {"first_name": "A", "last_name": "A", "ticket_type": "x" * 10_000},  # 9
+        {"first_name": "A", "last_name": "A", "ticket_type": "general", "tags": "a;b"},  # 10
         {"first_name": "A", "last_name": "A", "ticket_type": "general", "code": "o\u0085k"},
         {"first_name": "A", "last_name": "A", "ticket_type": "general", "tags": ["ok", "b\x07"]},
     ]
@@ -259,13 +314,15 @@ def test_hostile_rows_become_row_errors(api: Api, org: Org) -> None:
     emoji = _attendees(c, eid)["emoji@example.com"]
     assert emoji["first_name"] == "🎉 Emoji 👩‍👩‍👧" and emoji["tags"] == ["🔥"]
 
-    csv_rows = ("first_name,last_name,ticket_type,custom_data\n"
-                "Nul\x00,A,general,\n"
-                f"{'L' * 10_000},A,general,\n"
-                f"Big,A,general,\"{'y' * 200_000}\"\n"
-                "Bad,Json,general,\"{not json\"\n"
-                "Arr,Json,general,[1]\n"
-                "Ok,Row,general,\"{\"\"a\"\": 1}\"\n")
+    csv_rows = (
+        "first_name,last_name,ticket_type,custom_data\n"
+        "Nul\x00,A,general,\n"
+        f"{'L' * 10_000},A,general,\n"
+        f'Big,A,general,"{"y" * 200_000}"\n'
+        'Bad,Json,general,"{not json"\n'
+        "Arr,Json,general,[1]\n"
+        'Ok,Row,general,"{""a"": 1}"\n'
+    )
     result = _ok(_import(c, eid, csv_rows))
     assert result["created"] == 1 and {e["row"] for e in result["errors"]} == {1, 2, 3, 4, 5}
 
@@ -274,9 +331,11 @@ def test_imported_attendees_scan_at_the_door(api: Api, org: Org) -> None:
     c = org.client
     setup = setup_event(org)
     eid, gate = setup["id"], setup["gate_a"]["id"]
-    body = ("first_name,last_name,email,ticket_type,code\n"
-            "Ana,Ruiz,ana@example.com,vip,\n"
-            "Bo,Lee,bo@example.com,general,WRISTBAND-77\n")
+    body = (
+        "first_name,last_name,email,ticket_type,code\n"
+        "Ana,Ruiz,ana@example.com,vip,\n"
+        "Bo,Lee,bo@example.com,general,WRISTBAND-77\n"
+    )
     assert _counts(_ok(_import(c, eid, body))) == (2, 0, 0)
     people = _attendees(c, eid)
     for email in ("ana@example.com", "bo@example.com"):
@@ -297,29 +356,51 @@ def test_changes_while_an_import_validates_are_folded_in(api: Api, org: Org) -> 
     """Rows are validated and tickets signed before the write lock: a registration and a delete
     that land meanwhile (here: over HTTP, mid-import) are seen before anything is written."""
     c, eid = org.client, setup_event(org)["id"]
-    gone = c.post(f"/v1/events/{eid}/attendees", json={
-        "first_name": "Al", "last_name": "A", "email": "al@example.com", "ticket_type": "general"})
+    gone = c.post(
+        f"/v1/events/{eid}/attendees",
+        json={
+            "first_name": "Al",
+            "last_name": "A",
+            "email": "al@example.com",
+            "ticket_type": "general",
+        },
+    )
     assert gone.status_code == 201
-    body = ("first_name,last_name,email,ticket_type\n"
-            "Al,New,al@example.com,general\n"
-            "Bo,B,bo@example.com,general\n"
-            "Cy,C,cy@example.com,vip\n")
+    body = (
+        "first_name,last_name,email,ticket_type\n"
+        "Al,New,al@example.com,general\n"
+        "Bo,B,bo@example.com,general\n"
+        "Cy,C,cy@example.com,vip\n"
+    )
     meddled: list[str] = []
 
     def progress(phase: str, done: int, total: int) -> None:
         if phase == "signing" and not meddled:
             meddled.append(phase)
             assert c.delete(f"/v1/events/{eid}/attendees/{gone.json()['id']}").status_code == 204
-            assert c.post(f"/v1/events/{eid}/registrations", json={
-                "first_name": "Cyrus", "last_name": "C", "email": "CY@example.com",
-                "ticket_type": "vip"}).status_code == 201
+            assert (
+                c.post(
+                    f"/v1/events/{eid}/registrations",
+                    json={
+                        "first_name": "Cyrus",
+                        "last_name": "C",
+                        "email": "CY@example.com",
+                        "ticket_type": "vip",
+                    },
+                ).status_code
+                == 201
+            )
 
     with Session(api.app.state.engine, expire_on_commit=False) as session:
         event = session.get(Event, eid)
         assert event is not None
-        result = import_attendees(session, event=event, rows=parse_upload(body.encode(), CSV),
-                                  secret=api.app.state.secret,
-                                  options=ImportOptions(progress=progress))
+        result = import_attendees(
+            session,
+            event=event,
+            rows=parse_upload(body.encode(), CSV),
+            secret=api.app.state.secret,
+            options=ImportOptions(progress=progress),
+        )
     assert meddled and (result.created, result.updated, result.unchanged) == (2, 1, 0)
     people = _attendees(c, eid)
     assert set(people) == {"al@example.com", "bo@example.com", "cy@example.com"}

@@ -43,8 +43,9 @@ def test_gate_rules(api: Api, org: Org) -> None:
 
     later = _gate(org, eid, open_from=_at(timedelta(hours=1)))
     over = _gate(org, eid, open_until=_at(-timedelta(hours=1)), direction="both")
-    now_open = _gate(org, eid, open_from=_at(-timedelta(hours=1)),
-                     open_until=_at(timedelta(hours=1)))
+    now_open = _gate(
+        org, eid, open_from=_at(-timedelta(hours=1)), open_until=_at(timedelta(hours=1))
+    )
     fresh = add_attendee(org, eid)
     assert _reason(c, later, fresh["qr"]) == "checkpoint_closed"
     assert _reason(c, over, fresh["qr"]) == "checkpoint_closed"
@@ -79,10 +80,12 @@ def test_ticket_rules(api: Api, org: Org) -> None:
     assert out["verdict"]["status"] == "accepted" and out["verdict"]["warnings"] == []
 
     tts = f"/v1/events/{eid}/ticket-types"
-    tomorrow = c.post(tts, json={"name": "Tomorrow", "slug": "tomorrow",
-                                 "valid_from": _at(timedelta(days=1))}).json()
-    yesterday = c.post(tts, json={"name": "Yesterday", "slug": "yesterday",
-                                  "valid_until": _at(-timedelta(days=1))}).json()
+    tomorrow = c.post(
+        tts, json={"name": "Tomorrow", "slug": "tomorrow", "valid_from": _at(timedelta(days=1))}
+    ).json()
+    yesterday = c.post(
+        tts, json={"name": "Yesterday", "slug": "yesterday", "valid_until": _at(-timedelta(days=1))}
+    ).json()
     early = add_attendee(org, eid, ticket_type="tomorrow")
     late = add_attendee(org, eid, ticket_type="yesterday")
     assert _reason(c, gate, early["qr"]) == "not_yet_valid"
@@ -148,8 +151,11 @@ def test_presence_rules(api: Api, org: Org) -> None:
     assert c.get(f"/v1/events/{eid}/zones/{zone}").json()["occupancy"] == 0
     # A fixed gate refuses the other direction outright: it is not a reading.
     for gate, wrong in ((b, "out"), (exit_only, "in")):
-        error = assert_error(c.post(f"/v1/checkpoints/{gate}/scans",
-                                    json={"code": qr, "direction": wrong}), 422, "validation_error")
+        error = assert_error(
+            c.post(f"/v1/checkpoints/{gate}/scans", json={"code": qr, "direction": wrong}),
+            422,
+            "validation_error",
+        )
         assert {d["field"] for d in error["details"]} == {"direction"}
     # Without anti-passback a second entry is let in.
     open_door = _gate(org, eid, zone_id=zone, anti_passback=False)
@@ -174,8 +180,7 @@ def test_reentry_and_max_entries(api: Api, org: Org) -> None:
 
     twice = _gate(org, eid, zone_id=zone, direction="both", max_entries=2, anti_passback=False)
     guest = add_attendee(org, eid)
-    assert [_reason(c, twice, guest["qr"]) for _ in range(3)] == [
-        "ok", "ok", "max_entries_reached"]
+    assert [_reason(c, twice, guest["qr"]) for _ in range(3)] == ["ok", "ok", "max_entries_reached"]
     # The limit is per checkpoint: another gate still admits.
     assert _reason(c, s["gate_a"]["id"], guest["qr"], direction="out") == "ok"
     assert _reason(c, s["gate_a"]["id"], guest["qr"]) == "ok"
@@ -212,15 +217,21 @@ def test_idempotent_scan_id(api: Api, org: Org) -> None:
     eid, a = s["id"], s["gate_a"]["id"]
     person = add_attendee(org, eid, first_name="Idem")
     scan_id = str(uuid.uuid4())
-    first = scan(c, a, person["qr"], id=scan_id, operator="Pat", scanned_at=_at(-timedelta(
-        seconds=5)))
+    first = scan(
+        c, a, person["qr"], id=scan_id, operator="Pat", scanned_at=_at(-timedelta(seconds=5))
+    )
     assert first["scan_id"] == scan_id and first["verdict"]["reason"] == "ok"
     again = scan(c, a, person["qr"], id=scan_id)
     assert again == first  # the first answer, not "already inside"
     other_code = scan(c, a, "something else", id=scan_id)
     assert other_code == first
-    assert_error(c.post(f"/v1/checkpoints/{s['gate_b']['id']}/scans",
-                        json={"code": person["qr"], "id": scan_id}), 409, "conflict")
+    assert_error(
+        c.post(
+            f"/v1/checkpoints/{s['gate_b']['id']}/scans", json={"code": person["qr"], "id": scan_id}
+        ),
+        409,
+        "conflict",
+    )
     log = c.get(f"/v1/events/{eid}/scans").json()["data"]
     assert [r["id"] for r in log] == [scan_id]
     assert log[0]["operator"] == "Pat" and log[0]["scanned_at"] == first["scanned_at"]
@@ -236,21 +247,24 @@ def test_stats(api: Api, org: Org) -> None:
     s = setup_event(org, zone_capacity=10)
     eid, zone = s["id"], s["zone"]["id"]
     a, b = s["gate_a"]["id"], s["gate_b"]["id"]
-    ana, bo, cy = (add_attendee(org, eid), add_attendee(org, eid, ticket_type="vip"),
-                   add_attendee(org, eid, status="cancelled"))
+    ana, bo, cy = (
+        add_attendee(org, eid),
+        add_attendee(org, eid, ticket_type="vip"),
+        add_attendee(org, eid, status="cancelled"),
+    )
     add_attendee(org, eid)  # never comes
     empty = c.get(f"/v1/events/{eid}/stats").json()
     assert empty["unique_attendees_in"] == 0 and empty["denied_by_reason"] == {}
     assert {t["slug"]: t["attendees"] for t in empty["ticket_types"]} == {"general": 3, "vip": 1}
 
-    scan(c, a, ana["qr"])                    # in  (A)
-    scan(c, b, ana["qr"])                    # already_inside (B)
-    scan(c, a, ana["qr"], direction="out")   # out (A)
-    scan(c, b, ana["qr"])                    # in  (B)
-    scan(c, b, bo["qr"])                     # in  (B)
-    scan(c, a, cy["qr"])                     # cancelled (A)
-    scan(c, a, "garbage")                    # unknown_code (A)
-    scan(c, a, bo["qr"], direction="out")    # out (A)
+    scan(c, a, ana["qr"])  # in  (A)
+    scan(c, b, ana["qr"])  # already_inside (B)
+    scan(c, a, ana["qr"], direction="out")  # out (A)
+    scan(c, b, ana["qr"])  # in  (B)
+    scan(c, b, bo["qr"])  # in  (B)
+    scan(c, a, cy["qr"])  # cancelled (A)
+    scan(c, a, "garbage")  # unknown_code (A)
+    scan(c, a, bo["qr"], direction="out")  # out (A)
 
     stats = c.get(f"/v1/events/{eid}/stats").json()
     assert stats["object"] == "event_stats" and stats["event_id"] == eid
@@ -258,13 +272,24 @@ def test_stats(api: Api, org: Org) -> None:
     assert stats["unique_attendees_in"] == 2
     gates = {g["id"]: g for g in stats["checkpoints"]}
     assert {k: gates[a][k] for k in ("entries", "exits", "denied", "unique_in")} == {
-        "entries": 1, "exits": 2, "denied": 2, "unique_in": 1}
+        "entries": 1,
+        "exits": 2,
+        "denied": 2,
+        "unique_in": 1,
+    }
     assert {k: gates[b][k] for k in ("entries", "exits", "denied", "unique_in")} == {
-        "entries": 2, "exits": 0, "denied": 1, "unique_in": 2}
+        "entries": 2,
+        "exits": 0,
+        "denied": 1,
+        "unique_in": 2,
+    }
     types = {t["slug"]: t for t in stats["ticket_types"]}
     assert (types["general"]["entries"], types["general"]["unique_in"]) == (2, 1)
     assert (types["vip"]["entries"], types["vip"]["unique_in"], types["vip"]["attendees"]) == (
-        1, 1, 1)
+        1,
+        1,
+        1,
+    )
     assert stats["denied_by_reason"] == {"already_inside": 1, "cancelled": 1, "unknown_code": 1}
     assert sum(m["scans"] for m in stats["scans_per_minute"]) == 8
     assert all(m["minute"].endswith(":00Z") for m in stats["scans_per_minute"])
@@ -292,11 +317,20 @@ def test_scan_log_filters(api: Api, org: Org) -> None:
     newest = everything[0]
     assert newest["object"] == "scan" and newest["code"] == "junk" and newest["attendee_id"] is None
     assert (newest["status"], newest["reason"], newest["offline"], newest["manual"]) == (
-        "denied", "unknown_code", False, False)
+        "denied",
+        "unknown_code",
+        False,
+        False,
+    )
     oldest = everything[-1]
-    assert (oldest["attendee_id"], oldest["checkpoint_id"], oldest["zone_id"], oldest["operator"],
-            oldest["direction"], oldest["code"]) == (
-        ana["id"], a, s["zone"]["id"], "Pat", "in", ana["qr"])
+    assert (
+        oldest["attendee_id"],
+        oldest["checkpoint_id"],
+        oldest["zone_id"],
+        oldest["operator"],
+        oldest["direction"],
+        oldest["code"],
+    ) == (ana["id"], a, s["zone"]["id"], "Pat", "in", ana["qr"])
     assert [r["checkpoint_id"] for r in log(checkpoint=a)] == [a, a]
     assert [r["attendee_id"] for r in log(attendee=ana["id"])] == [ana["id"]] * 2
     assert [r["reason"] for r in log(status="denied")] == ["unknown_code", "already_inside"]

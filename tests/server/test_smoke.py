@@ -9,8 +9,15 @@ def test_register_scan_and_see_occupancy(api: Api, org: Org) -> None:
     c = org.client
     s = setup_event(org, zone_capacity=10)
     eid = s["id"]
-    created = c.post(f"/v1/events/{eid}/registrations", json={
-        "first_name": "Ana", "last_name": "Ruiz", "email": "Ana@Example.com", "ticket_type": "vip"})
+    created = c.post(
+        f"/v1/events/{eid}/registrations",
+        json={
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "email": "Ana@Example.com",
+            "ticket_type": "vip",
+        },
+    )
     assert created.status_code == 201, created.text
     person = created.json()
     assert person["qr"].startswith("DC1") and person["source"] == "api"
@@ -29,6 +36,13 @@ def test_register_scan_and_see_occupancy(api: Api, org: Org) -> None:
     stats = c.get(f"/v1/events/{eid}/stats").json()
     assert stats["zones"][0]["occupancy"] == 0
     assert stats["denied_by_reason"] == {"already_inside": 1}
-    dup = c.post(f"/v1/events/{eid}/registrations", json={
-        "first_name": "Ana", "last_name": "R", "email": "ana@example.COM", "ticket_type": "vip"})
+    dup = c.post(
+        f"/v1/events/{eid}/registrations",
+        json={
+            "first_name": "Ana",
+            "last_name": "R",
+            "email": "ana@example.COM",
+            "ticket_type": "vip",
+        },
+    )
     assert dup.status_code == 409 and dup.json()["error"]["code"] == "conflict"

@@ -21,43 +21,72 @@ from tests.server.conftest import Api, Org, add_attendee, assert_error, setup_ev
 class Gate:
     """A scanner device as the server sees it: a token, a clock, and what it pushes."""
 
-    def __init__(self, api: Api, org: Org, name: str, *, clock_skew: timedelta = timedelta()) -> None:
+    def __init__(
+        self, api: Api, org: Org, name: str, *, clock_skew: timedelta = timedelta()
+    ) -> None:
         enrolment = org.client.post("/v1/devices", json={"name": name})
         assert enrolment.status_code == 201, enrolment.text
         body = enrolment.json()
         assert body["pairing_uri"].startswith("doorcheck://pair?server=")
-        enrolled = httpx.post(f"{api.url}/v1/devices/enroll",
-                              json={"code": body["enrollment_code"].lower(), "name": name})
+        enrolled = httpx.post(
+            f"{api.url}/v1/devices/enroll",
+            json={"code": body["enrollment_code"].lower(), "name": name},
+        )
         assert enrolled.status_code == 200, enrolled.text
         self.id = enrolled.json()["device_id"]
         self.token = enrolled.json()["device_token"]
         assert self.token.startswith("dk_dev_")
         self.skew = clock_skew
-        self.client = httpx.Client(base_url=api.url, timeout=60,
-                                   headers={"Authorization": f"Bearer {self.token}"})
+        self.client = httpx.Client(
+            base_url=api.url, timeout=60, headers={"Authorization": f"Bearer {self.token}"}
+        )
         self.counter = 0
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.skew
 
-    def reading(self, event_id: str, checkpoint_id: str, code: str, *, direction: str = "in",
-                status: str = "accepted", reason: str = "ok", at: datetime | None = None,
-                **extra: Any) -> dict[str, Any]:
+    def reading(
+        self,
+        event_id: str,
+        checkpoint_id: str,
+        code: str,
+        *,
+        direction: str = "in",
+        status: str = "accepted",
+        reason: str = "ok",
+        at: datetime | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         self.counter += 1
         when = at or self.now()
-        return {"id": str(uuid.uuid4()), "event_id": event_id, "checkpoint_id": checkpoint_id,
-                "code": code, "direction": direction, "scanned_at": when.isoformat(),
-                "hlc": f"{int(when.timestamp() * 1000):015d}-{self.counter:05d}-{self.id}",
-                "device_verdict": {"status": status, "reason": reason}, "operator": "Sam", **extra}
+        return {
+            "id": str(uuid.uuid4()),
+            "event_id": event_id,
+            "checkpoint_id": checkpoint_id,
+            "code": code,
+            "direction": direction,
+            "scanned_at": when.isoformat(),
+            "hlc": f"{int(when.timestamp() * 1000):015d}-{self.counter:05d}-{self.id}",
+            "device_verdict": {"status": status, "reason": reason},
+            "operator": "Sam",
+            **extra,
+        }
 
     def push(self, scans: list[Any] = (), registrations: list[Any] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
-        response = self.client.post("/v1/sync/push", json={
-            "device_time": self.now().isoformat(), "scans": list(scans),
-            "registrations": list(registrations)})
+        response = self.client.post(
+            "/v1/sync/push",
+            json={
+                "device_time": self.now().isoformat(),
+                "scans": list(scans),
+                "registrations": list(registrations),
+            },
+        )
         assert response.status_code == 200, response.text
         return list(response.json()["results"])
 
-    def pull_all(self, event_id: str, cursor: str | None = None, limit: int = 1000) -> tuple[list[Any], str, int]:
+    def pull_all(
+        self, event_id: str, cursor: str | None = None, limit: int = 1000
+    ) -> tuple[list[Any], str, int]:
         rows: list[Any] = []
         pages = 0
         while True:
@@ -91,8 +120,11 @@ def test_enrolment_code_works_once_and_expires(api: Api, org: Org) -> None:
     assert_error(again, 401, "invalid_enrollment_code")
     stale = org.client.post("/v1/devices", json={"name": "Gate 2"}).json()
     with session_scope(api.app.state.engine) as session:
-        session.execute(update(Device).where(Device.id == stale["id"])
-                        .values(enrollment_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.execute(
+            update(Device)
+            .where(Device.id == stale["id"])
+            .values(enrollment_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     late = httpx.post(f"{api.url}/v1/devices/enroll", json={"code": stale["enrollment_code"]})
     assert_error(late, 401, "invalid_enrollment_code")
     listed = {d["id"]: d for d in org.client.get("/v1/devices").json()["data"]}
@@ -102,20 +134,30 @@ def test_enrolment_code_works_once_and_expires(api: Api, org: Org) -> None:
 
 def test_device_token_is_scan_only_and_revocable(api: Api, org: Org, venue: dict[str, Any]) -> None:
     gate = Gate(api, org, "Gate A")
-    for method, path in (("GET", "/v1/api-keys"), ("GET", f"/v1/events/{venue['id']}/attendees"),
-                         ("POST", "/v1/devices"), ("GET", f"/v1/events/{venue['id']}/conflicts")):
-        assert_error(gate.client.request(method, path, json={"name": "x"}), 403, "insufficient_scope")
+    for method, path in (
+        ("GET", "/v1/api-keys"),
+        ("GET", f"/v1/events/{venue['id']}/attendees"),
+        ("POST", "/v1/devices"),
+        ("GET", f"/v1/events/{venue['id']}/conflicts"),
+    ):
+        assert_error(
+            gate.client.request(method, path, json={"name": "x"}), 403, "insufficient_scope"
+        )
     assert gate.client.get("/v1/sync/events").status_code == 200
     assert org.client.delete(f"/v1/devices/{gate.id}").status_code == 204
     assert_error(gate.client.get("/v1/sync/events"), 401, "invalid_api_key")
 
 
-def test_full_pull_in_pages_then_exactly_the_changes(api: Api, org: Org, venue: dict[str, Any]) -> None:
+def test_full_pull_in_pages_then_exactly_the_changes(
+    api: Api, org: Org, venue: dict[str, Any]
+) -> None:
     eid = venue["id"]
     rows = "first_name,last_name,email,ticket_type\n" + "".join(
-        f"P{i},Pull,p{i}@example.com,general\n" for i in range(2500))
-    imported = org.client.post(f"/v1/events/{eid}/attendees/import", content=rows,
-                               headers={"Content-Type": "text/csv"})
+        f"P{i},Pull,p{i}@example.com,general\n" for i in range(2500)
+    )
+    imported = org.client.post(
+        f"/v1/events/{eid}/attendees/import", content=rows, headers={"Content-Type": "text/csv"}
+    )
     assert imported.status_code == 200 and imported.json()["created"] == 2500
     gate = Gate(api, org, "Gate A")
     everyone, cursor, pages = gate.pull_all(eid, limit=1000)
@@ -127,36 +169,52 @@ def test_full_pull_in_pages_then_exactly_the_changes(api: Api, org: Org, venue: 
     changed, deleted, scanned = everyone[10], everyone[20], everyone[30]
     org.client.patch(f"/v1/events/{eid}/attendees/{changed['id']}", json={"status": "revoked"})
     assert org.client.delete(f"/v1/events/{eid}/attendees/{deleted['id']}").status_code == 204
-    online = org.client.post(f"/v1/checkpoints/{venue['gate_a']['id']}/scans",
-                             json={"code": scanned["qr"]})
+    online = org.client.post(
+        f"/v1/checkpoints/{venue['gate_a']['id']}/scans", json={"code": scanned["qr"]}
+    )
     assert online.json()["verdict"]["status"] == "accepted"
     delta, cursor2, _ = gate.pull_all(eid, cursor)
     by_id = {row["id"]: row for row in delta}
     assert set(by_id) == {changed["id"], deleted["id"], scanned["id"]}
     assert by_id[changed["id"]]["status"] == "revoked"
-    assert by_id[deleted["id"]] == {"id": deleted["id"], "deleted": True, "seq": by_id[deleted["id"]]["seq"]}
+    assert by_id[deleted["id"]] == {
+        "id": deleted["id"],
+        "deleted": True,
+        "seq": by_id[deleted["id"]]["seq"],
+    }
     assert by_id[scanned["id"]]["zones"][venue["zone"]["id"]]["inside"] is True
     nothing, cursor3, _ = gate.pull_all(eid, cursor2)
     assert nothing == [] and cursor3 == cursor2
     page = gate.client.get(f"/v1/sync/events/{eid}/pull").json()
     assert page["ticket_public_key"] == venue["event"]["ticket_public_key"]
     assert {c["id"] for c in page["checkpoints"]} == {venue["gate_a"]["id"], venue["gate_b"]["id"]}
-    assert_error(gate.client.get(f"/v1/sync/events/{eid}/pull", params={"cursor": "999999999"}),
-                 410, "must_refetch")
-    assert_error(gate.client.get(f"/v1/sync/events/{eid}/pull", params={"cursor": "x'--"}),
-                 410, "must_refetch")
+    assert_error(
+        gate.client.get(f"/v1/sync/events/{eid}/pull", params={"cursor": "999999999"}),
+        410,
+        "must_refetch",
+    )
+    assert_error(
+        gate.client.get(f"/v1/sync/events/{eid}/pull", params={"cursor": "x'--"}),
+        410,
+        "must_refetch",
+    )
 
 
 def test_pull_is_gzipped(api: Api, org: Org, venue: dict[str, Any]) -> None:
     for i in range(30):
         add_attendee(org, venue["id"], first_name=f"G{i}")
     gate = Gate(api, org, "Gate A")
-    with httpx.stream("GET", f"{api.url}/v1/sync/events/{venue['id']}/pull",
-                      headers={"Authorization": f"Bearer {gate.token}", "Accept-Encoding": "gzip"}) as r:
+    with httpx.stream(
+        "GET",
+        f"{api.url}/v1/sync/events/{venue['id']}/pull",
+        headers={"Authorization": f"Bearer {gate.token}", "Accept-Encoding": "gzip"},
+    ) as r:
         assert r.headers["content-encoding"] == "gzip"
 
 
-def test_push_twice_is_duplicate_and_changes_nothing(api: Api, org: Org, venue: dict[str, Any]) -> None:
+def test_push_twice_is_duplicate_and_changes_nothing(
+    api: Api, org: Org, venue: dict[str, Any]
+) -> None:
     person = add_attendee(org, venue["id"])
     gate = Gate(api, org, "Gate A")
     item = gate.reading(venue["id"], venue["gate_a"]["id"], person["qr"])
@@ -176,8 +234,9 @@ def test_a_bad_item_is_rejected_alone(api: Api, org: Org, venue: dict[str, Any])
     good = gate.reading(venue["id"], venue["gate_a"]["id"], person["qr"])
     bad_time = {**gate.reading(venue["id"], venue["gate_a"]["id"], "x"), "scanned_at": "yesterday"}
     foreign = gate.reading("evt_doesnotexist", venue["gate_a"]["id"], person["qr"])
-    hostile = gate.reading(venue["id"], venue["gate_a"]["id"], "\x00" * 2000, status="denied",
-                           reason="malformed_code")
+    hostile = gate.reading(
+        venue["id"], venue["gate_a"]["id"], "\x00" * 2000, status="denied", reason="malformed_code"
+    )
     results = gate.push([bad_time, good, "not an object", foreign, hostile])
     statuses = [r["status"] for r in results]
     assert statuses == ["rejected", "applied", "rejected", "rejected", "applied"]
@@ -190,20 +249,27 @@ def test_two_gates_admit_the_same_ticket_offline(api: Api, org: Org, venue: dict
     gate_a, gate_b = Gate(api, org, "Gate A"), Gate(api, org, "Gate B")
     t0 = datetime.now(UTC) - timedelta(minutes=30)
     gate_a.push([gate_a.reading(venue["id"], venue["gate_a"]["id"], person["qr"], at=t0)])
-    late = gate_b.reading(venue["id"], venue["gate_b"]["id"], person["qr"], at=t0 + timedelta(minutes=5))
+    late = gate_b.reading(
+        venue["id"], venue["gate_b"]["id"], person["qr"], at=t0 + timedelta(minutes=5)
+    )
     result = gate_b.push([late])[0]
     assert result["status"] == "applied" and result["server_verdict"]["reason"] == "already_inside"
     assert result["conflict_id"] and occupancy(org, venue) == 2
-    conflicts = org.client.get(f"/v1/events/{venue['id']}/conflicts", params={"status": "open"}).json()
+    conflicts = org.client.get(
+        f"/v1/events/{venue['id']}/conflicts", params={"status": "open"}
+    ).json()
     assert [c["id"] for c in conflicts["data"]] == [result["conflict_id"]]
     detail = org.client.get(f"/v1/conflicts/{result['conflict_id']}").json()
     assert detail["kind"] == "already_inside" and len(detail["scans"]) == 2
-    resolved = org.client.post(f"/v1/conflicts/{result['conflict_id']}/resolve",
-                               json={"resolution": "void_scan", "note": "same person, re-scan"})
+    resolved = org.client.post(
+        f"/v1/conflicts/{result['conflict_id']}/resolve",
+        json={"resolution": "void_scan", "note": "same person, re-scan"},
+    )
     assert resolved.status_code == 200 and resolved.json()["resolved_by"]
     assert occupancy(org, venue) == 1
-    again = org.client.post(f"/v1/conflicts/{result['conflict_id']}/resolve",
-                            json={"resolution": "accept"})
+    again = org.client.post(
+        f"/v1/conflicts/{result['conflict_id']}/resolve", json={"resolution": "accept"}
+    )
     assert_error(again, 409, "conflict")
     stats = org.client.get(f"/v1/events/{venue['id']}/stats").json()
     assert stats["zones"][0]["occupancy"] == 1
@@ -214,9 +280,12 @@ def test_late_offline_scan_of_a_revoked_ticket(api: Api, org: Org, venue: dict[s
     gate = Gate(api, org, "Gate A")
     scanned_offline = datetime.now(UTC) - timedelta(minutes=1)
     time.sleep(0.01)
-    org.client.patch(f"/v1/events/{venue['id']}/attendees/{person['id']}", json={"status": "revoked"})
-    early = gate.reading(venue["id"], venue["gate_a"]["id"], person["qr"],
-                         at=scanned_offline - timedelta(hours=1))
+    org.client.patch(
+        f"/v1/events/{venue['id']}/attendees/{person['id']}", json={"status": "revoked"}
+    )
+    early = gate.reading(
+        venue["id"], venue["gate_a"]["id"], person["qr"], at=scanned_offline - timedelta(hours=1)
+    )
     result = gate.push([early])[0]
     assert result["conflict_id"] is None, "scanned before the revocation: no conflict"
     late = gate.reading(venue["id"], venue["gate_a"]["id"], person["qr"], direction="out")
@@ -230,13 +299,23 @@ def test_late_offline_scan_of_a_revoked_ticket(api: Api, org: Org, venue: dict[s
 def test_door_registration_and_its_duplicate(api: Api, org: Org, venue: dict[str, Any]) -> None:
     existing = add_attendee(org, venue["id"], email="walk@example.com")
     gate = Gate(api, org, "Gate A")
-    new_reg = {"id": str(uuid.uuid4()), "event_id": venue["id"], "first_name": "Walk",
-               "last_name": "In", "email": "new@example.com", "ticket_type": "general",
-               "tags": ["door"], "created_at": gate.now().isoformat(), "hlc": "x"}
+    new_reg = {
+        "id": str(uuid.uuid4()),
+        "event_id": venue["id"],
+        "first_name": "Walk",
+        "last_name": "In",
+        "email": "new@example.com",
+        "ticket_type": "general",
+        "tags": ["door"],
+        "created_at": gate.now().isoformat(),
+        "hlc": "x",
+    }
     dup_reg = {**new_reg, "id": str(uuid.uuid4()), "email": "WALK@example.com"}
     results = gate.push(registrations=[new_reg, dup_reg])
     assert results[0]["status"] == "applied" and results[0]["conflict_id"] is None
-    walk_in = org.client.get(f"/v1/events/{venue['id']}/attendees/{results[0]['attendee_id']}").json()
+    walk_in = org.client.get(
+        f"/v1/events/{venue['id']}/attendees/{results[0]['attendee_id']}"
+    ).json()
     assert walk_in["source"] == "door" and walk_in["tags"] == ["door"]
     assert results[1]["conflict_id"] and results[1]["attendee_id"] == existing["id"]
     # The admission the device recorded for the walk-in, by the attendee id it derived itself.
@@ -245,23 +324,32 @@ def test_door_registration_and_its_duplicate(api: Api, org: Org, venue: dict[str
     assert gate.push(registrations=[new_reg])[0]["status"] == "duplicate"
     conflict = org.client.get(f"/v1/conflicts/{results[1]['conflict_id']}").json()
     assert conflict["kind"] == "duplicate_registration"
-    merged = org.client.post(f"/v1/conflicts/{conflict['id']}/resolve", json={"resolution": "merge"})
+    merged = org.client.post(
+        f"/v1/conflicts/{conflict['id']}/resolve", json={"resolution": "merge"}
+    )
     assert merged.status_code == 200 and merged.json()["resolution"] == "merge"
 
 
 @pytest.mark.parametrize("skew_minutes", [-10, 10])
-def test_clock_offsets_still_order_readings(api: Api, org: Org, venue: dict[str, Any],
-                                            skew_minutes: int) -> None:
+def test_clock_offsets_still_order_readings(
+    api: Api, org: Org, venue: dict[str, Any], skew_minutes: int
+) -> None:
     """A device whose clock is 10 minutes off scans entry, exit, entry; pushed in reverse order,
     the server still sees the person inside once, with no conflict."""
     person = add_attendee(org, venue["id"])
     skewed = Gate(api, org, "Skewed", clock_skew=timedelta(minutes=skew_minutes))
     t = skewed.now() - timedelta(minutes=3)
     entry = skewed.reading(venue["id"], venue["gate_a"]["id"], person["qr"], at=t)
-    exit_ = skewed.reading(venue["id"], venue["gate_a"]["id"], person["qr"], direction="out",
-                           at=t + timedelta(minutes=1))
-    again = skewed.reading(venue["id"], venue["gate_a"]["id"], person["qr"],
-                           at=t + timedelta(minutes=2))
+    exit_ = skewed.reading(
+        venue["id"],
+        venue["gate_a"]["id"],
+        person["qr"],
+        direction="out",
+        at=t + timedelta(minutes=1),
+    )
+    again = skewed.reading(
+        venue["id"], venue["gate_a"]["id"], person["qr"], at=t + timedelta(minutes=2)
+    )
     results = skewed.push([again, exit_, entry])
     assert all(r["status"] == "applied" for r in results)
     assert occupancy(org, venue) == 1
@@ -284,8 +372,9 @@ def test_long_poll_sees_another_gates_scan(api: Api, org: Org, venue: dict[str, 
 
     def wait() -> None:
         started = time.monotonic()
-        page = watcher.client.get(f"/v1/sync/events/{venue['id']}/pull",
-                                  params={"cursor": cursor, "wait": 10}).json()
+        page = watcher.client.get(
+            f"/v1/sync/events/{venue['id']}/pull", params={"cursor": cursor, "wait": 10}
+        ).json()
         seen.update(page=page, waited=time.monotonic() - started)
 
     thread = threading.Thread(target=wait)
@@ -297,8 +386,9 @@ def test_long_poll_sees_another_gates_scan(api: Api, org: Org, venue: dict[str, 
     assert seen["waited"] < 9, "the long-poll answered when the change landed, not at its timeout"
 
 
-def test_the_same_item_twice_in_one_batch_is_applied_once(api: Api, org: Org,
-                                                          venue: dict[str, Any]) -> None:
+def test_the_same_item_twice_in_one_batch_is_applied_once(
+    api: Api, org: Org, venue: dict[str, Any]
+) -> None:
     person = add_attendee(org, venue["id"])
     gate = Gate(api, org, "Gate A")
     item = gate.reading(venue["id"], venue["gate_a"]["id"], person["qr"])

@@ -25,8 +25,13 @@ DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 
 
 def start_server(db_url: str, port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([DOORCHECK, "server", "--port", str(port), "--db", db_url],
-                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [DOORCHECK, "server", "--port", str(port), "--db", db_url],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -40,8 +45,14 @@ def start_server(db_url: str, port: int, cwd: Path, env: dict[str, str]) -> subp
 
 def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "DOORCHECK_SECRET_KEY": "crash-test-" + "k" * 32}
-    init = subprocess.run([DOORCHECK, "init", "--org", "Crash", "--db", db_url, "--json"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    init = subprocess.run(
+        [DOORCHECK, "init", "--org", "Crash", "--db", db_url, "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = json.loads(init.stdout)["api_key"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -51,35 +62,60 @@ def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) ->
         eid = admin.post("/v1/events", json={"name": "Crash", "slug": "crash"}).json()["id"]
         admin.post(f"/v1/events/{eid}/ticket-types", json={"name": "G", "slug": "general"})
         zone = admin.post(f"/v1/events/{eid}/zones", json={"name": "Hall"}).json()
-        cp = admin.post(f"/v1/events/{eid}/checkpoints", json={"name": "Gate", "zone_id": zone["id"]}).json()
+        cp = admin.post(
+            f"/v1/events/{eid}/checkpoints", json={"name": "Gate", "zone_id": zone["id"]}
+        ).json()
         rows = "first_name,last_name,email,ticket_type\n" + "".join(
-            f"P{i},K,p{i}@example.com,general\n" for i in range(3000))
-        assert admin.post(f"/v1/events/{eid}/attendees/import", content=rows,
-                          headers={"Content-Type": "text/csv"}).status_code == 200
+            f"P{i},K,p{i}@example.com,general\n" for i in range(3000)
+        )
+        assert (
+            admin.post(
+                f"/v1/events/{eid}/attendees/import",
+                content=rows,
+                headers={"Content-Type": "text/csv"},
+            ).status_code
+            == 200
+        )
         codes: list[str] = []
         cursor = None
         while True:
-            page = admin.get(f"/v1/events/{eid}/attendees",
-                             params={"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+            page = admin.get(
+                f"/v1/events/{eid}/attendees",
+                params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+            ).json()
             codes += [a["qr"] for a in page["data"]]
             if not page["has_more"]:
                 break
             cursor = page["next_cursor"]
         enrolment = admin.post("/v1/devices", json={"name": "Gate"}).json()
-        token = httpx.post(f"{url}/v1/devices/enroll",
-                           json={"code": enrolment["enrollment_code"]}).json()["device_token"]
+        token = httpx.post(
+            f"{url}/v1/devices/enroll", json={"code": enrolment["enrollment_code"]}
+        ).json()["device_token"]
         now = datetime.now(UTC).isoformat()
-        items = [{"id": str(uuid.uuid4()), "event_id": eid, "checkpoint_id": cp["id"], "code": c,
-                  "direction": "in", "scanned_at": now, "hlc": f"{i:015d}-00000-d",
-                  "device_verdict": {"status": "accepted", "reason": "ok"}}
-                 for i, c in enumerate(codes)]
+        items = [
+            {
+                "id": str(uuid.uuid4()),
+                "event_id": eid,
+                "checkpoint_id": cp["id"],
+                "code": c,
+                "direction": "in",
+                "scanned_at": now,
+                "hlc": f"{i:015d}-00000-d",
+                "device_verdict": {"status": "accepted", "reason": "ok"},
+            }
+            for i, c in enumerate(codes)
+        ]
         batch = {"device_time": now, "scans": items}
         outcome: dict[str, Any] = {}
 
         def push() -> None:
             try:
-                outcome["response"] = httpx.post(f"{url}/v1/sync/push", json=batch, timeout=120,
-                                                 headers={"Authorization": f"Bearer {token}"})
+                outcome["response"] = httpx.post(
+                    f"{url}/v1/sync/push",
+                    json=batch,
+                    timeout=120,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
             except httpx.HTTPError as exc:
                 outcome["error"] = exc
 
@@ -100,8 +136,12 @@ def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) ->
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         partial = admin.get(f"/v1/events/{eid}/stats").json()["checkpoints"][0]["entries"]
         assert 0 < partial < len(items)
-        retried = httpx.post(f"{url}/v1/sync/push", json=batch, timeout=120,
-                             headers={"Authorization": f"Bearer {token}"})
+        retried = httpx.post(
+            f"{url}/v1/sync/push",
+            json=batch,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert retried.status_code == 200, retried.text
         statuses = [r["status"] for r in retried.json()["results"]]
         assert statuses.count("duplicate") == partial
@@ -109,8 +149,12 @@ def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) ->
         stats = admin.get(f"/v1/events/{eid}/stats").json()
         assert stats["checkpoints"][0]["entries"] == len(items)
         assert stats["zones"][0]["occupancy"] == len(items)
-        again = httpx.post(f"{url}/v1/sync/push", json=batch, timeout=120,
-                           headers={"Authorization": f"Bearer {token}"}).json()["results"]
+        again = httpx.post(
+            f"{url}/v1/sync/push",
+            json=batch,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["results"]
         assert {r["status"] for r in again} == {"duplicate"}
     finally:
         server.kill()

@@ -232,7 +232,10 @@ def test_windows_are_instants_whatever_the_time_zone() -> None:
     madrid = timezone(timedelta(hours=2))
     opens = datetime(2026, 5, 15, 23, 0, tzinfo=madrid)  # 21:00 UTC
     assert decide(scan(checkpoint=replace(CP, open_from=opens))).reason is Reason.OK
-    assert decide(scan(checkpoint=replace(CP, open_from=opens), now=NOW - timedelta(seconds=1))).reason is Reason.CHECKPOINT_CLOSED  # noqa: E501
+    assert (
+        decide(scan(checkpoint=replace(CP, open_from=opens), now=NOW - timedelta(seconds=1))).reason
+        is Reason.CHECKPOINT_CLOSED
+    )
 
 
 def test_validity_bounds_are_inclusive() -> None:
@@ -368,19 +371,25 @@ def test_decide_is_total_and_deterministic(
 
 
 def test_replay_with_deltas_counts_each_person_once_per_stay() -> None:
-    def at(minutes: int, direction: Direction, status: Status = Status.ACCEPTED,
-           zone: str = "zone_main") -> Reading:
+    def at(
+        minutes: int,
+        direction: Direction,
+        status: Status = Status.ACCEPTED,
+        zone: str = "zone_main",
+    ) -> Reading:
         return Reading("cp_a", zone, direction, status, NOW + timedelta(minutes=minutes))
 
-    history, deltas = replay_with_deltas([
-        at(0, Direction.OUT),                      # not inside: no change
-        at(1, Direction.IN),                       # +1
-        at(2, Direction.IN, Status.DENIED),        # denied: no change
-        at(3, Direction.IN),                       # admitted twice (offline gates): +1
-        at(4, Direction.OUT),                      # -1
-        at(5, Direction.OUT),                      # not inside any more: 0
-        at(6, Direction.IN, zone="cp:cp_merch"),   # zoneless: never counts
-    ])
+    history, deltas = replay_with_deltas(
+        [
+            at(0, Direction.OUT),  # not inside: no change
+            at(1, Direction.IN),  # +1
+            at(2, Direction.IN, Status.DENIED),  # denied: no change
+            at(3, Direction.IN),  # admitted twice (offline gates): +1
+            at(4, Direction.OUT),  # -1
+            at(5, Direction.OUT),  # not inside any more: 0
+            at(6, Direction.IN, zone="cp:cp_merch"),  # zoneless: never counts
+        ]
+    )
     assert deltas == [0, 1, 0, 1, -1, 0, 0]
     assert not history.presence("zone_main").inside
     assert history.presence("zone_main").entries == 2
@@ -388,11 +397,16 @@ def test_replay_with_deltas_counts_each_person_once_per_stay() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(list(Direction)), st.sampled_from(list(Status))),
-                max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(list(Direction)), st.sampled_from(list(Status))), max_size=40
+    )
+)
 def test_replayed_occupancy_matches_presence(steps: list[tuple[Direction, Status]]) -> None:
-    readings = [Reading("cp_a", "zone_main", d, s, NOW + timedelta(seconds=i))
-                for i, (d, s) in enumerate(steps)]
+    readings = [
+        Reading("cp_a", "zone_main", d, s, NOW + timedelta(seconds=i))
+        for i, (d, s) in enumerate(steps)
+    ]
     history, deltas = replay_with_deltas(readings)
     assert sum(deltas) >= 0
     inside = history.presence("zone_main").inside

@@ -34,19 +34,23 @@ def _render(session: SessionDep, attendee: Attendee) -> AttendeePublic:
 
 
 @router.post("/attendees", status_code=201, operation_id="create_attendee")
-def create(body: AttendeeCreate, event: EventWriteDep, session: SessionDep,
-           request: Request) -> AttendeePublic:
-    attendee = create_attendee(session, event=event, data=body, source=AttendeeSource.API,
-                               secret=request.app.state.secret)
+def create(
+    body: AttendeeCreate, event: EventWriteDep, session: SessionDep, request: Request
+) -> AttendeePublic:
+    attendee = create_attendee(
+        session, event=event, data=body, source=AttendeeSource.API, secret=request.app.state.secret
+    )
     return _render(session, attendee)
 
 
 @router.post("/registrations", status_code=201, operation_id="register_attendee")
-def register(body: AttendeeCreate, event: EventWriteDep, session: SessionDep,
-             request: Request) -> AttendeePublic:
+def register(
+    body: AttendeeCreate, event: EventWriteDep, session: SessionDep, request: Request
+) -> AttendeePublic:
     """Register one attendee from an external form: 201 with the `qr`, 409 on a duplicate email."""
-    attendee = create_attendee(session, event=event, data=body, source=AttendeeSource.API,
-                               secret=request.app.state.secret)
+    attendee = create_attendee(
+        session, event=event, data=body, source=AttendeeSource.API, secret=request.app.state.secret
+    )
     return _render(session, attendee)
 
 
@@ -65,8 +69,14 @@ def list_attendees(
     types = ticket_types_by_id(session, event.id)
     type_id = ticket_type_by_slug(session, event, ticket_type).id if ticket_type else None
     filters = AttendeeFilters(q, status, type_id, tag, checked_in)
-    return paginate(session, filtered_attendees(event, filters), Attendee, limit=limit,
-                    cursor=cursor, render=lambda a: attendee_public(a, types[a.ticket_type_id].slug))
+    return paginate(
+        session,
+        filtered_attendees(event, filters),
+        Attendee,
+        limit=limit,
+        cursor=cursor,
+        render=lambda a: attendee_public(a, types[a.ticket_type_id].slug),
+    )
 
 
 @router.get("/attendees/{attendee_id}", operation_id="get_attendee")
@@ -75,10 +85,20 @@ def get(attendee_id: str, event: EventDep, session: SessionDep) -> AttendeePubli
 
 
 @router.patch("/attendees/{attendee_id}", operation_id="update_attendee")
-def update(attendee_id: str, body: AttendeeUpdate, event: EventWriteDep, session: SessionDep,
-           request: Request) -> AttendeePublic:
-    attendee, _ = update_attendee(session, event=event, attendee=get_attendee(session, event, attendee_id),
-                                  data=body, secret=request.app.state.secret)
+def update(
+    attendee_id: str,
+    body: AttendeeUpdate,
+    event: EventWriteDep,
+    session: SessionDep,
+    request: Request,
+) -> AttendeePublic:
+    attendee, _ = update_attendee(
+        session,
+        event=event,
+        attendee=get_attendee(session, event, attendee_id),
+        data=body,
+        secret=request.app.state.secret,
+    )
     return _render(session, attendee)
 
 
@@ -88,10 +108,18 @@ def delete(attendee_id: str, event: EventWriteDep, session: SessionDep) -> Respo
     return Response(status_code=204)
 
 
-@router.get("/attendees/{attendee_id}/qr.png", operation_id="get_attendee_qr",
-            response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def qr_png(attendee_id: str, event: EventDep, session: SessionDep,
-           scale: Annotated[int, Query(ge=1, le=40)] = 8) -> Response:
+@router.get(
+    "/attendees/{attendee_id}/qr.png",
+    operation_id="get_attendee_qr",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def qr_png(
+    attendee_id: str,
+    event: EventDep,
+    session: SessionDep,
+    scale: Annotated[int, Query(ge=1, le=40)] = 8,
+) -> Response:
     attendee = get_attendee(session, event, attendee_id)
     return Response(qr_png_bytes(attendee.qr, scale), media_type="image/png")
 

@@ -59,15 +59,18 @@ def child_router(
     def create(body: create_schema, event: EventWriteDep, session: SessionDep) -> Any:  # type: ignore[valid-type]
         return render(save(session, event, body, None))
 
-    def list_rows(event: EventDep, session: SessionDep, limit: int | None = None,
-                  cursor: str | None = None) -> Page:
-        query = select(model).where(getattr(model, "event_id") == event.id)
+    def list_rows(
+        event: EventDep, session: SessionDep, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        query = select(model).where(model.event_id == event.id)
         return paginate(session, query, model, limit=limit, cursor=cursor, render=render)
 
     def get(child_id: str, event: EventDep, session: SessionDep) -> Any:
         return render(get_child(session, model, event, child_id))
 
-    def update(child_id: str, body: update_schema, event: EventWriteDep, session: SessionDep) -> Any:  # type: ignore[valid-type]
+    def update(
+        child_id: str, body: update_schema, event: EventWriteDep, session: SessionDep
+    ) -> Any:  # type: ignore[valid-type]
         return render(save(session, event, body, get_child(session, model, event, child_id)))
 
     def delete(child_id: str, event: EventWriteDep, session: SessionDep) -> Response:
@@ -75,30 +78,60 @@ def child_router(
         try:
             session.commit()
         except IntegrityError as exc:
-            raise ApiError(409, "conflict", f"This {name.replace('_', ' ')} is still in use") from exc
+            raise ApiError(
+                409, "conflict", f"This {name.replace('_', ' ')} is still in use"
+            ) from exc
         return Response(status_code=204)
 
-    router.add_api_route("", create, methods=["POST"], status_code=201, response_model=public,
-                         operation_id=f"create_{name}")
+    router.add_api_route(
+        "",
+        create,
+        methods=["POST"],
+        status_code=201,
+        response_model=public,
+        operation_id=f"create_{name}",
+    )
     router.add_api_route("", list_rows, methods=["GET"], operation_id=f"list_{name}s")
-    router.add_api_route("/{child_id}", get, methods=["GET"], response_model=public,
-                         operation_id=f"get_{name}")
-    router.add_api_route("/{child_id}", update, methods=["PATCH"], response_model=public,
-                         operation_id=f"update_{name}")
-    router.add_api_route("/{child_id}", delete, methods=["DELETE"], status_code=204,
-                         operation_id=f"delete_{name}")
+    router.add_api_route(
+        "/{child_id}", get, methods=["GET"], response_model=public, operation_id=f"get_{name}"
+    )
+    router.add_api_route(
+        "/{child_id}",
+        update,
+        methods=["PATCH"],
+        response_model=public,
+        operation_id=f"update_{name}",
+    )
+    router.add_api_route(
+        "/{child_id}", delete, methods=["DELETE"], status_code=204, operation_id=f"delete_{name}"
+    )
     return router
 
 
 ticket_types = child_router(
-    path="ticket-types", name="ticket_type", model=TicketType, create_schema=TicketTypeCreate,
-    update_schema=TicketTypeUpdate, public=TicketTypePublic, save=_plain_save(TicketType),
+    path="ticket-types",
+    name="ticket_type",
+    model=TicketType,
+    create_schema=TicketTypeCreate,
+    update_schema=TicketTypeUpdate,
+    public=TicketTypePublic,
+    save=_plain_save(TicketType),
 )
 zones = child_router(
-    path="zones", name="zone", model=Zone, create_schema=ZoneCreate, update_schema=ZoneUpdate,
-    public=ZonePublic, save=_plain_save(Zone),
+    path="zones",
+    name="zone",
+    model=Zone,
+    create_schema=ZoneCreate,
+    update_schema=ZoneUpdate,
+    public=ZonePublic,
+    save=_plain_save(Zone),
 )
 checkpoints = child_router(
-    path="checkpoints", name="checkpoint", model=Checkpoint, create_schema=CheckpointCreate,
-    update_schema=CheckpointUpdate, public=CheckpointPublic, save=save_checkpoint,
+    path="checkpoints",
+    name="checkpoint",
+    model=Checkpoint,
+    create_schema=CheckpointCreate,
+    update_schema=CheckpointUpdate,
+    public=CheckpointPublic,
+    save=save_checkpoint,
 )

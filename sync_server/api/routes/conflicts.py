@@ -58,9 +58,14 @@ def _owned(session: SessionDep, principal: Admin, conflict_id: str) -> Conflict:
 
 
 @router.get("/v1/events/{event_id}/conflicts", operation_id="list_conflicts")
-def list_conflicts(event: EventDep, principal: Admin, session: SessionDep,
-                   status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
-                   limit: int | None = None, cursor: str | None = None) -> Page:
+def list_conflicts(
+    event: EventDep,
+    principal: Admin,
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page:
     query = select(Conflict).where(Conflict.event_id == event.id)
     if status:
         query = query.where(Conflict.status == status)
@@ -70,15 +75,27 @@ def list_conflicts(event: EventDep, principal: Admin, session: SessionDep,
 @router.get("/v1/conflicts/{conflict_id}", operation_id="get_conflict")
 def get(conflict_id: str, principal: Admin, session: SessionDep) -> ConflictDetail:
     conflict = _owned(session, principal, conflict_id)
-    scans = session.exec(select(Scan).where(Scan.id.in_(conflict.scan_ids))).all() if conflict.scan_ids else []  # type: ignore[attr-defined]
-    return ConflictDetail(**conflict_public(conflict).model_dump(),
-                          scans=[ScanPublic.model_validate(s, from_attributes=True) for s in scans])
+    scans = (
+        session.exec(select(Scan).where(Scan.id.in_(conflict.scan_ids))).all()
+        if conflict.scan_ids
+        else []
+    )  # type: ignore[attr-defined]
+    return ConflictDetail(
+        **conflict_public(conflict).model_dump(),
+        scans=[ScanPublic.model_validate(s, from_attributes=True) for s in scans],
+    )
 
 
 @router.post("/v1/conflicts/{conflict_id}/resolve", operation_id="resolve_conflict")
-def resolve(conflict_id: str, body: ResolveRequest, principal: Admin,
-            session: SessionDep) -> ConflictPublic:
+def resolve(
+    conflict_id: str, body: ResolveRequest, principal: Admin, session: SessionDep
+) -> ConflictPublic:
     conflict = _owned(session, principal, conflict_id)
-    resolved = resolve_conflict(session, conflict=conflict, resolution=body.resolution,
-                                resolver=principal.subject_id, note=body.note)
+    resolved = resolve_conflict(
+        session,
+        conflict=conflict,
+        resolution=body.resolution,
+        resolver=principal.subject_id,
+        note=body.note,
+    )
     return conflict_public(resolved)

@@ -54,7 +54,7 @@ class EnrollResult(BaseModel):
 
 
 def device_public(device: Device) -> DevicePublic:
-    status = ("revoked" if device.revoked_at else "active" if device.enrolled_at else "pending")
+    status = "revoked" if device.revoked_at else "active" if device.enrolled_at else "pending"
     return DevicePublic.model_validate({**device.model_dump(), "status": status})
 
 
@@ -64,13 +64,22 @@ def _server_url(request: Request) -> str:
 
 
 @router.post("", status_code=201, operation_id="create_device")
-def create(body: DeviceCreate, principal: Admin, session: SessionDep, request: Request) -> DeviceEnrolment:
+def create(
+    body: DeviceCreate, principal: Admin, session: SessionDep, request: Request
+) -> DeviceEnrolment:
     """An enrolment: a one-time code (valid 24 h) and a `doorcheck://pair` URI to show as QR."""
-    enrolment = create_enrolment(session, organization_id=principal.organization_id,
-                                 name=body.name, server_url=_server_url(request),
-                                 secret=request.app.state.secret)
-    return DeviceEnrolment(**device_public(enrolment.device).model_dump(),
-                           enrollment_code=enrolment.code, pairing_uri=enrolment.pairing_uri)
+    enrolment = create_enrolment(
+        session,
+        organization_id=principal.organization_id,
+        name=body.name,
+        server_url=_server_url(request),
+        secret=request.app.state.secret,
+    )
+    return DeviceEnrolment(
+        **device_public(enrolment.device).model_dump(),
+        enrollment_code=enrolment.code,
+        pairing_uri=enrolment.pairing_uri,
+    )
 
 
 @router.post("/enroll", operation_id="enroll_device")
@@ -82,16 +91,19 @@ def enroll_device(body: EnrollRequest, session: SessionDep, request: Request) ->
     if remaining < 0:
         from sync_server.errors import ApiError
 
-        raise ApiError(429, "rate_limited", "Too many enrolment attempts",
-                       headers={"Retry-After": str(reset)})
+        raise ApiError(
+            429, "rate_limited", "Too many enrolment attempts", headers={"Retry-After": str(reset)}
+        )
     device, token = enroll(session, code=body.code, name=body.name, secret=request.app.state.secret)
-    return EnrollResult(device_id=device.id, device_token=token,
-                        organization_id=device.organization_id)
+    return EnrollResult(
+        device_id=device.id, device_token=token, organization_id=device.organization_id
+    )
 
 
 @router.get("", operation_id="list_devices")
-def list_devices(principal: Admin, session: SessionDep, limit: int | None = None,
-                 cursor: str | None = None) -> Page:
+def list_devices(
+    principal: Admin, session: SessionDep, limit: int | None = None, cursor: str | None = None
+) -> Page:
     query = select(Device).where(Device.organization_id == principal.organization_id)
     return paginate(session, query, Device, limit=limit, cursor=cursor, render=device_public)
 

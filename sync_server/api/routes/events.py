@@ -19,15 +19,26 @@ def event_public(event: Event) -> EventPublic:
 
 
 @router.post("", status_code=201, operation_id="create_event")
-def create(body: EventCreate, principal: Writer, session: SessionDep, request: Request) -> EventPublic:
-    event = create_event(session, organization_id=principal.organization_id, data=body,
-                         secret=request.app.state.secret)
+def create(
+    body: EventCreate, principal: Writer, session: SessionDep, request: Request
+) -> EventPublic:
+    event = create_event(
+        session,
+        organization_id=principal.organization_id,
+        data=body,
+        secret=request.app.state.secret,
+    )
     return event_public(event)
 
 
 @router.get("", operation_id="list_events")
-def list_events(principal: Reader, session: SessionDep, limit: int | None = None,
-                cursor: str | None = None, status: str | None = None) -> Page:
+def list_events(
+    principal: Reader,
+    session: SessionDep,
+    limit: int | None = None,
+    cursor: str | None = None,
+    status: str | None = None,
+) -> Page:
     query = select(Event).where(Event.organization_id == principal.organization_id)
     if status:
         query = query.where(Event.status == status)

@@ -51,26 +51,39 @@ Upload = Annotated[bytes, Depends(read_upload)]
 _BODY = {
     "required": True,
     "content": {
-        "text/csv": {"schema": {"type": "string"}, "example":
-                     "first_name,last_name,email,ticket_type,tags,custom.seat\n"
-                     "Ana,Ruiz,ana@example.com,vip,press;speaker,A12\n"},
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "first_name,last_name,email,ticket_type,tags,custom.seat\n"
+            "Ana,Ruiz,ana@example.com,vip,press;speaker,A12\n",
+        },
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
     },
 }
 
 
-@router.post("/attendees/import", operation_id="import_attendees",
-             openapi_extra={"requestBody": _BODY},
-             responses={413: {"description": "More than 200,000 rows"},
-                        415: {"description": "Neither CSV nor JSON"},
-                        422: {"description": "Empty or unreadable body; any bad row with atomic"}})
-def import_(body: Upload, event: EventWriteDep, session: SessionDep, request: Request,
-            atomic: bool = False) -> ImportResultPublic:
+@router.post(
+    "/attendees/import",
+    operation_id="import_attendees",
+    openapi_extra={"requestBody": _BODY},
+    responses={
+        413: {"description": "More than 200,000 rows"},
+        415: {"description": "Neither CSV nor JSON"},
+        422: {"description": "Empty or unreadable body; any bad row with atomic"},
+    },
+)
+def import_(
+    body: Upload, event: EventWriteDep, session: SessionDep, request: Request, atomic: bool = False
+) -> ImportResultPublic:
     """Upsert attendees by email or code: CSV (header row; `tags` split on `;` or `|`;
     `custom.<key>` columns) or a JSON array of attendee objects. Bad rows are reported in
     `errors` (1-based data rows) and skipped, unless `atomic=true`: then nothing is written.
     """
     rows = parse_upload(body, request.headers.get("content-type"))
-    result = import_attendees(session, event=event, rows=rows, secret=request.app.state.secret,
-                              options=ImportOptions(atomic=atomic))
+    result = import_attendees(
+        session,
+        event=event,
+        rows=rows,
+        secret=request.app.state.secret,
+        options=ImportOptions(atomic=atomic),
+    )
     return ImportResultPublic.of(result)

@@ -63,8 +63,11 @@ def scan_result(outcome: ScanOutcome) -> ScanResult:
         scan_id=outcome.scan_id,
         recorded=outcome.scan_id is not None,
         verdict=VerdictPublic(
-            status=verdict.status, reason=verdict.reason, message=verdict.message,
-            warnings=list(verdict.warnings), inside_since=verdict.inside_since,
+            status=verdict.status,
+            reason=verdict.reason,
+            message=verdict.message,
+            warnings=list(verdict.warnings),
+            inside_since=verdict.inside_since,
             via_checkpoint_id=verdict.via_checkpoint_id,
         ),
         attendee=person,
@@ -79,12 +82,17 @@ def scan_result(outcome: ScanOutcome) -> ScanResult:
 _authorize_scan = require(Scope.WRITE, Scope.SCAN)
 
 
-_SCAN_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": ScanRequest.model_json_schema()}}}}
+_SCAN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ScanRequest.model_json_schema()}},
+    }
+}
 
 
-@router.post("/v1/checkpoints/{checkpoint_id}/scans", operation_id="scan_online",
-             openapi_extra=_SCAN_BODY)
+@router.post(
+    "/v1/checkpoints/{checkpoint_id}/scans", operation_id="scan_online", openapi_extra=_SCAN_BODY
+)
 async def scan(checkpoint_id: str, request: Request, response: Response) -> ScanResult:
     """Scan a code at a checkpoint now: the same rules a device applies offline. Needs the
     `write` scope or a device token.
@@ -99,8 +107,16 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Scan
         try:
             parsed = json.loads(raw)
         except ValueError as exc:
-            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
-                                           "msg": "JSON decode error", "input": {}}]) from exc
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body",),
+                        "msg": "JSON decode error",
+                        "input": {},
+                    }
+                ]
+            ) from exc
         try:
             body = ScanRequest.model_validate(parsed)
         except ValidationError as exc:
@@ -108,13 +124,20 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Scan
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
         data = ScanRequestData(
-            code=body.code, direction=body.direction, scanned_at=body.scanned_at, scan_id=body.id,
+            code=body.code,
+            direction=body.direction,
+            scanned_at=body.scanned_at,
+            scan_id=body.id,
             operator=body.operator,
             device_id=principal.subject_id if principal.kind == "device" else None,
         )
         with Session(request.app.state.engine, expire_on_commit=False) as session:
-            outcome = scan_online(session, organization_id=principal.organization_id,
-                                  checkpoint_id=checkpoint_id, request=data)
+            outcome = scan_online(
+                session,
+                organization_id=principal.organization_id,
+                checkpoint_id=checkpoint_id,
+                request=data,
+            )
         return scan_result(outcome)
 
     return await run_in_threadpool(authorized_scan)
@@ -132,8 +155,12 @@ def list_scans(
     cursor: str | None = None,
 ) -> Page:
     query = select(Scan).where(Scan.event_id == event.id)
-    for column, value in ((Scan.checkpoint_id, checkpoint), (Scan.attendee_id, attendee),
-                          (Scan.device_id, device), (Scan.status, status)):
+    for column, value in (
+        (Scan.checkpoint_id, checkpoint),
+        (Scan.attendee_id, attendee),
+        (Scan.device_id, device),
+        (Scan.status, status),
+    ):
         if value:
             query = query.where(col(column) == value)
     return _paginate_scans(session, query, limit, cursor)
@@ -141,9 +168,15 @@ def list_scans(
 
 def _paginate_scans(session: Any, query: Any, limit: int | None, cursor: str | None) -> Page:
     # Scans have no created_at: the log pages by received_at.
-    return paginate(session, query, Scan, limit=limit, cursor=cursor,
-                    render=lambda s: ScanPublic.model_validate(s, from_attributes=True),
-                    order_column="received_at")
+    return paginate(
+        session,
+        query,
+        Scan,
+        limit=limit,
+        cursor=cursor,
+        render=lambda s: ScanPublic.model_validate(s, from_attributes=True),
+        order_column="received_at",
+    )
 
 
 @router.get("/v1/events/{event_id}/stats", operation_id="get_event_stats")

@@ -37,12 +37,20 @@ AppVersion = Annotated[str | None, Header(alias="X-Doorcheck-App-Version", max_l
 
 @router.get("/events", operation_id="sync_events")
 def events(principal: Scanner, session: SessionDep) -> dict[str, Any]:
-    return {"object": "list", "data": sync_events(session.connection(), principal.organization_id),
-            "has_more": False, "next_cursor": None}
+    return {
+        "object": "list",
+        "data": sync_events(session.connection(), principal.organization_id),
+        "has_more": False,
+        "next_cursor": None,
+    }
 
 
 def _owned_event(conn: Any, principal: Scanner, event_id: str) -> Any:
-    row = conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first() if len(event_id) <= 40 else None
+    row = (
+        conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first()
+        if len(event_id) <= 40
+        else None
+    )
     if row is None or row.organization_id != principal.organization_id:
         raise not_found("event")
     return row
@@ -68,7 +76,11 @@ async def pull(
 
     def head() -> int:
         with engine.connect() as conn:
-            return int(conn.execute(select(EVENTS.c.change_seq).where(EVENTS.c.id == event_id)).scalar_one())
+            return int(
+                conn.execute(
+                    select(EVENTS.c.change_seq).where(EVENTS.c.id == event_id)
+                ).scalar_one()
+            )
 
     result = await run_in_threadpool(page)
     if wait and after is not None and not result.attendees:
@@ -84,19 +96,36 @@ async def pull(
 def _maybe_gzip(request: Request, body: bytes) -> Response:
     """Pulls are the only large answers: they alone are compressed (level 5: fast, ~6x)."""
     if len(body) >= 2048 and "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(gzip.compress(body, 5), media_type="application/json",
-                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Response(
+            gzip.compress(body, 5),
+            media_type="application/json",
+            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
     return Response(body, media_type="application/json")
 
 
 @router.post("/push", operation_id="sync_push")
-def push(body: PushRequest, principal: Scanner, session: SessionDep, request: Request,
-         app_version: AppVersion = None) -> dict[str, Any]:
+def push(
+    body: PushRequest,
+    principal: Scanner,
+    session: SessionDep,
+    request: Request,
+    app_version: AppVersion = None,
+) -> dict[str, Any]:
     """Upload a batch of offline readings and door registrations (each idempotent by its id)."""
-    offset = record_sync(session, device_id=principal.subject_id, device_time=body.device_time,
-                         app_version=app_version) if principal.kind == "device" else 0
+    offset = (
+        record_sync(
+            session,
+            device_id=principal.subject_id,
+            device_time=body.device_time,
+            app_version=app_version,
+        )
+        if principal.kind == "device"
+        else 0
+    )
     session.commit()
-    ctx = PushContext(principal.organization_id, principal.subject_id, offset or 0,
-                      request.app.state.secret)
+    ctx = PushContext(
+        principal.organization_id, principal.subject_id, offset or 0, request.app.state.secret
+    )
     results = push_batch(session, ctx, body)
     return {"server_time": wire_time(utcnow()), "results": results}
