@@ -52,7 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
+    # Routers are matched in this order: the door's hot paths (scans, sync) come first.
     for router in (
+        scans.router,
+        sync.router,
         health.router,
         api_keys.router,
         events.router,
@@ -61,9 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         children.checkpoints,
         attendees.router,
         imports.router,
-        scans.router,
         devices.router,
-        sync.router,
         conflicts.router,
     ):
         app.include_router(router)

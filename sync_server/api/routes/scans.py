@@ -91,9 +91,12 @@ _SCAN_BODY = {
 
 
 @router.post(
-    "/v1/checkpoints/{checkpoint_id}/scans", operation_id="scan_online", openapi_extra=_SCAN_BODY
+    "/v1/checkpoints/{checkpoint_id}/scans",
+    operation_id="scan_online",
+    openapi_extra=_SCAN_BODY,
+    response_model=ScanResult,
 )
-async def scan(checkpoint_id: str, request: Request, response: Response) -> ScanResult:
+async def scan(checkpoint_id: str, request: Request, response: Response) -> Response:
     """Scan a code at a checkpoint now: the same rules a device applies offline. Needs the
     `write` scope or a device token.
 
@@ -102,7 +105,7 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Scan
 
     raw = await request.body()
 
-    def authorized_scan() -> ScanResult:
+    def authorized_scan() -> bytes:
         principal = _authorize_scan(request, response)  # the key first, then the body
         try:
             parsed = json.loads(raw)
@@ -138,9 +141,11 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Scan
                 checkpoint_id=checkpoint_id,
                 request=data,
             )
-        return scan_result(outcome)
+        return scan_result(outcome).model_dump_json().encode()
 
-    return await run_in_threadpool(authorized_scan)
+    body = await run_in_threadpool(authorized_scan)
+    limits = {k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")}
+    return Response(body, media_type="application/json", headers=limits)
 
 
 @router.get("/v1/events/{event_id}/scans", operation_id="list_scans")
