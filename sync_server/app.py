@@ -4,6 +4,10 @@ routers wired in one place.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -21,6 +25,7 @@ from sync_server.api.routes import (
     imports,
     scans,
     sync,
+    webhooks,
 )
 from sync_server.db import make_engine
 from sync_server.errors import install_error_handlers
@@ -29,9 +34,33 @@ from sync_server.settings import Settings, get_settings
 __all__ = ["create_app"]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The embedded webhook dispatcher runs beside the API unless `webhook_embedded` is off."""
+    settings: Settings = app.state.settings
+    if not settings.webhook_embedded:
+        yield
+        return
+    from sync_server.webhooks.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(app.state.engine, settings)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=dispatcher.run_forever, args=(stop,), name="webhook-dispatcher", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        dispatcher.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="doorcheck",
         version=__version__,
         description="Offline-first door check-in: organizer API, device sync and webhooks.",
@@ -66,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports.router,
         devices.router,
         conflicts.router,
+        webhooks.router,
     ):
         app.include_router(router)
     return app

@@ -42,10 +42,12 @@ def _register() -> None:
     from sync_server.cli_devices import devices_app
     from sync_server.cli_server import db_app, init, server
     from sync_server.cli_tools import tools_app  # import, tickets
+    from sync_server.cli_worker import worker
 
     app.command("demo")(demo)
     app.command("init")(init)
     app.command("server")(server)
+    app.command("worker")(worker)
     app.add_typer(db_app, name="db")
     app.add_typer(tools_app)
     app.add_typer(devices_app, name="devices")

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=6000, ge=1)
     webhook_allow_private: bool = False
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_embedded: bool = True  # deliver webhooks from inside the server process
     db_pool_size: int = 10
 
     def secret(self) -> bytes:

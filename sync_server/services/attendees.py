@@ -22,9 +22,11 @@ from sync_server.models import Attendee, AttendeeTombstone, Event, TicketType
 from sync_server.models.base import new_id
 from sync_server.models.people import AttendeeCreate, AttendeePublic, AttendeeSource, AttendeeUpdate
 from sync_server.services.events import bump_seq, conflict, event_private_key
+from sync_server.webhooks import messages, outbox
 
 __all__ = [
     "AttendeeFilters",
+    "announce_registered",
     "attendee_public",
     "create_attendee",
     "create_attendee_row",
@@ -148,8 +150,71 @@ def create_attendee(
         source=source,
         seq=bump_seq(session, event.id),
     )
+    announce_registered(session, event.organization_id, event.id, [attendee])
     _save(session, attendee)
     return attendee
+
+
+def announce_registered(
+    session: Session,
+    organization_id: str,
+    event_id: str,
+    attendees: list[Any],
+    subs: list[outbox.Subscriber] | None = None,
+) -> None:
+    """Queue one `attendee.registered` per new attendee (rows, mappings or `Attendee`s)."""
+    conn = session.connection()
+    if subs is None:
+        subs = outbox.subscribers(conn, organization_id)
+    if not attendees or not outbox.wanted(subs, "attendee.registered", event_id):
+        return
+    field = (lambda a, n: a[n]) if isinstance(attendees[0], dict) else getattr
+    types = messages.ticket_type_refs(conn, {field(a, "ticket_type_id") for a in attendees})
+    event = messages.event_ref(conn, event_id)
+    items = [
+        outbox.Emission(
+            event_id,
+            "attendee.registered",
+            {
+                "event": event,
+                "attendee": messages.attendee_data(a, types.get(field(a, "ticket_type_id"), {})),
+                "source": str(field(a, "source")),
+            },
+        )
+        for a in attendees
+    ]
+    outbox.emit_many(conn, subs, organization_id=organization_id, items=items)
+
+
+def _announce_update(
+    session: Session,
+    event: Event,
+    attendee: Attendee,
+    changed: list[str],
+    previous_status: str,
+) -> None:
+    conn = session.connection()
+    subs = outbox.subscribers(conn, event.organization_id)
+    status_changed = attendee.status != previous_status
+    want_update = bool(changed) and outbox.wanted(subs, "attendee.updated", event.id)
+    want_status = status_changed and outbox.wanted(subs, "attendee.status_changed", event.id)
+    if not (want_update or want_status):
+        return
+    types = messages.ticket_type_refs(conn, [attendee.ticket_type_id])
+    base = {
+        "event": messages.event_ref(conn, event.id),
+        "attendee": messages.attendee_data(attendee, types.get(attendee.ticket_type_id, {})),
+    }
+    items = []
+    if want_update:
+        items.append(outbox.Emission(event.id, "attendee.updated", {**base, "changed": changed}))
+    if want_status:
+        items.append(
+            outbox.Emission(
+                event.id, "attendee.status_changed", {**base, "previous_status": previous_status}
+            )
+        )
+    outbox.emit_many(conn, subs, organization_id=event.organization_id, items=items)
 
 
 def create_attendee_row(
@@ -160,6 +225,7 @@ def create_attendee_row(
     source: AttendeeSource,
     secret: bytes,
     attendee_id: str,
+    subs: list[outbox.Subscriber] | None = None,
 ) -> str | None:
     """Insert one attendee inside the caller's transaction (a savepoint guards it); answers an
     error message instead of raising, for batch callers that report per item."""
@@ -188,6 +254,7 @@ def create_attendee_row(
             session.add(attendee)
     except IntegrityError:
         return "an attendee with this email or id already exists"
+    announce_registered(session, event.organization_id, event_id, [attendee], subs)
     return None
 
 
@@ -218,6 +285,7 @@ def update_attendee(
     )
     assert ticket_type is not None
     previous_status = attendee.status
+    before = attendee.model_dump()
     for name, value in changes.items():
         setattr(attendee, name, value)
     if attendee.status != previous_status:
@@ -227,6 +295,13 @@ def update_attendee(
     attendee.qr = issue_qr(event, ticket_type, attendee.id, attendee.model_dump(), secret)
     attendee.updated_at = utcnow()
     attendee.seq = bump_seq(session, event.id)
+    after = attendee.model_dump()
+    changed = sorted(
+        name.removesuffix("_id")
+        for name in (*changes, "ticket_type_id")
+        if name in before and before[name] != after[name]
+    )
+    _announce_update(session, event, attendee, changed, previous_status)
     _save(session, attendee)
     return attendee, previous_status if previous_status != attendee.status else None
 

@@ -18,6 +18,7 @@ from sync_server.models import Attendee, Conflict, DoorRegistration, Scan, Zone
 from sync_server.models.base import new_id
 from sync_server.services.events import bump_seq
 from sync_server.services.timeline import refold_attendee
+from sync_server.webhooks import messages, outbox
 
 __all__ = ["Resolution", "open_conflict", "resolve_conflict"]
 
@@ -48,23 +49,46 @@ def open_conflict(
     attendee_ids: list[str],
     details: dict[str, Any],
     registration_id: str | None = None,
+    subs: list[outbox.Subscriber] | None = None,
 ) -> str:
+    """Record an open conflict and queue `conflict.detected`, in the caller's transaction."""
     conflict_id = new_id(ids.CONFLICT)
-    conn.execute(
-        insert(CONFLICTS).values(
-            id=conflict_id,
-            organization_id=organization_id,
-            event_id=event_id,
-            kind=kind,
-            status="open",
-            scan_ids=scan_ids,
-            attendee_ids=attendee_ids,
-            registration_id=registration_id,
-            details=details,
-            created_at=utcnow(),
-        )
+    row = dict(
+        id=conflict_id,
+        organization_id=organization_id,
+        event_id=event_id,
+        kind=kind,
+        status="open",
+        scan_ids=scan_ids,
+        attendee_ids=attendee_ids,
+        registration_id=registration_id,
+        details=details,
+        created_at=utcnow(),
     )
+    conn.execute(insert(CONFLICTS).values(row))
+    _announce(conn, organization_id, "conflict.detected", row, subs)
     return conflict_id
+
+
+def _announce(
+    conn: Connection,
+    organization_id: str,
+    type: str,
+    row: dict[str, Any],
+    subs: list[outbox.Subscriber] | None = None,
+) -> None:
+    if subs is None:
+        subs = outbox.subscribers(conn, organization_id)
+    if outbox.wanted(subs, type, row["event_id"]):
+        data = messages.conflict_data(row, messages.event_ref(conn, row["event_id"]))
+        outbox.emit(
+            conn,
+            organization_id=organization_id,
+            event_id=row["event_id"],
+            type=type,
+            data=data,
+            subs=subs,
+        )
 
 
 def _allowed(kind: str) -> set[Resolution]:
@@ -113,6 +137,7 @@ def resolve_conflict(
     conflict.resolved_at = utcnow()
     conflict.note = (note or "")[:2000] or None
     session.add(conflict)
+    _announce(conn, conflict.organization_id, "conflict.resolved", conflict.model_dump())
     session.commit()
     return conflict
 

@@ -28,8 +28,9 @@ from sync_server.errors import ApiError
 from sync_server.models import Attendee, AttendeeTombstone, Event, TicketType
 from sync_server.models.base import new_id
 from sync_server.models.people import AttendeeCreate, AttendeeSource
-from sync_server.services.attendees import issue_qr, ticket_payload
+from sync_server.services.attendees import announce_registered, issue_qr, ticket_payload
 from sync_server.services.events import bump_seq, conflict, event_private_key
+from sync_server.webhooks import outbox
 
 __all__ = [
     "MAX_ROWS",
@@ -589,9 +590,13 @@ def _write(
         return
     last = bump_seq(session, tickets.event.id, total)
     seqs = iter(range(last - total + 1, last + 1))
+    org = tickets.event.organization_id
+    subs = outbox.subscribers(session.connection(), org) if plan.creates else []
     for start in range(0, len(plan.creates), size):
         chunk = plan.creates[start : start + size]
-        session.execute(insert(_TABLE), [_new_row(row, tickets, next(seqs), now) for row in chunk])
+        created = [_new_row(row, tickets, next(seqs), now) for row in chunk]
+        session.execute(insert(_TABLE), created)
+        announce_registered(session, org, tickets.event.id, created, subs)
         if options.progress:
             options.progress("writing", start + len(chunk), total)
     statement = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))

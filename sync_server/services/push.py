@@ -61,8 +61,10 @@ from sync_server.services.scanning import (
     policy_of,
     stored_code,
     ticket_of,
+    ticket_type_ref,
     type_view,
 )
+from sync_server.webhooks import messages, outbox
 
 __all__ = ["GROUP_SIZE", "PushContext", "push_batch", "registration_attendee_id"]
 
@@ -85,6 +87,7 @@ class PushContext:
     events: dict[str, Any] = field(default_factory=dict)
     checkpoints: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, Any] = field(default_factory=dict)
+    subs: list[outbox.Subscriber] = field(default_factory=list)  # of the current transaction
 
 
 def registration_attendee_id(registration_id: str) -> str:
@@ -151,9 +154,12 @@ def _event_by_digest(conn: Connection, ctx: PushContext, digest: str) -> Any:
 
 def push_batch(session: Session, ctx: PushContext, request: PushRequest) -> list[dict[str, Any]]:
     """Apply every item of a batch; registrations first, so walk-ins' admissions resolve."""
+    if request.registrations:
+        ctx.subs = outbox.subscribers(session.connection(), ctx.organization_id)
     results = [_apply_registration(session, ctx, raw) for raw in request.registrations]
     session.commit()
     for start in range(0, len(request.scans), GROUP_SIZE):
+        ctx.subs = outbox.subscribers(session.connection(), ctx.organization_id)
         results += ScanGroup(session, ctx, request.scans[start : start + GROUP_SIZE]).apply()
         session.commit()
     return results
@@ -349,6 +355,8 @@ class ScanGroup:
         timelines: dict[str, list[dict[str, Any]]],
     ) -> None:
         zones = self._zones({p.checkpoint.zone_id for p in pending if p.checkpoint.zone_id})
+        zones_before = dict(zones)
+        applied: list[tuple[_Pending, dict[str, Any], Any]] = []
         new_rows: list[dict[str, Any]] = []
         touched: dict[str, str] = {}
         now = utcnow()
@@ -404,12 +412,78 @@ class ScanGroup:
             )
             record["result"] = p.result
             new_rows.append(record)
+            applied.append((p, record, row if own else None))
             if record["attendee_id"]:
                 timeline.append({**record, "new": True})
                 touched[row.id] = p.event.id  # type: ignore[union-attr]
         if new_rows:
             self.conn.execute(insert(SCANS), new_rows)
-        self._refold(touched, timelines, new_rows)
+        zone_changes = self._refold(touched, timelines, new_rows)
+        if self.ctx.subs and applied:
+            self._announce(applied, zones_before, zone_changes)
+
+    def _announce(
+        self,
+        applied: list[tuple[_Pending, dict[str, Any], Any]],
+        zones_before: dict[str, ZoneOccupancy],
+        zone_changes: dict[str, int],
+    ) -> None:
+        """Queue `checkin.*` for every applied reading (offline: true) and
+        `zone.capacity_reached` for zones the group filled, in the group's transaction."""
+        subs, conn = self.ctx.subs, self.conn
+        wanted = [
+            (p, record, row)
+            for p, record, row in applied
+            if outbox.wanted(subs, f"checkin.{record['status']}", p.event.id)
+        ]
+        full = [
+            (zone_id, zones_before[zone_id])
+            for zone_id, change in sorted(zone_changes.items())
+            if change > 0
+            and zone_id in zones_before
+            and zones_before[zone_id].capacity is not None
+            and zones_before[zone_id].occupancy
+            < (zones_before[zone_id].capacity or 0)
+            <= zones_before[zone_id].occupancy + change
+        ]
+        if not wanted and not full:
+            return
+        device = messages.device_ref(conn, self.ctx.device_id)
+        events = {e.id: {"id": e.id, "name": e.name} for e in self.ctx.events.values() if e}
+        zone_names: dict[str, dict[str, Any] | None] = {}
+
+        def zone(zone_id: str | None) -> dict[str, Any] | None:
+            if zone_id is not None and zone_id not in zone_names:
+                zone_names[zone_id] = messages.zone_ref(conn, zone_id)
+            return zone_names.get(zone_id) if zone_id else None
+
+        items = [
+            outbox.Emission(
+                p.event.id,
+                f"checkin.{record['status']}",
+                messages.checkin_data(
+                    scan=record,
+                    event=events[p.event.id],
+                    checkpoint=p.checkpoint,
+                    zone=zone(record["zone_id"]),
+                    attendee=(
+                        messages.attendee_data(row, ticket_type_ref(row))
+                        if row is not None
+                        else None
+                    ),
+                    device=device,
+                ),
+            )
+            for p, record, row in wanted
+        ]
+        checkpoint_events = {p.checkpoint.zone_id: p.event.id for p, _, _ in applied}
+        for zone_id, before in full:
+            event_id = checkpoint_events[zone_id]
+            ref = zone(zone_id) or {"id": zone_id, "name": None}
+            capacity = before.capacity or 0
+            data = messages.zone_full_data(events[event_id], ref, capacity, capacity, utcnow())
+            items.append(outbox.Emission(event_id, "zone.capacity_reached", data))
+        outbox.emit_many(conn, subs, organization_id=self.ctx.organization_id, items=items)
 
     def _zones(self, zone_ids: set[str]) -> dict[str, ZoneOccupancy]:
         if not zone_ids:
@@ -466,6 +540,7 @@ class ScanGroup:
             organization_id=self.ctx.organization_id,
             event_id=p.event.id,
             kind=verdict.reason.value,
+            subs=self.ctx.subs,
             scan_ids=[p.item.id, *related],
             attendee_ids=[attendee_id] if attendee_id else [],
             details={
@@ -481,8 +556,9 @@ class ScanGroup:
         touched: dict[str, str],
         timelines: dict[str, list[dict[str, Any]]],
         new_rows: list[dict[str, Any]],
-    ) -> None:
-        """Re-decide presence for every attendee the group touched, and write it all back."""
+    ) -> dict[str, int]:
+        """Re-decide presence for every attendee the group touched, and write it all back;
+        answers how much each zone's occupancy changed."""
         by_event: dict[str, list[str]] = defaultdict(list)
         for attendee_id, event_id in touched.items():
             by_event[event_id].append(attendee_id)
@@ -549,6 +625,7 @@ class ScanGroup:
                     .where(ZONES.c.id == zone_id)
                     .values(occupancy=ZONES.c.occupancy + change)
                 )
+        return zone_changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,6 +695,7 @@ def _apply_registration(session: Session, ctx: PushContext, raw: Any) -> dict[st
             scan_ids=[],
             attendee_ids=[existing.id],
             registration_id=item.id,
+            subs=ctx.subs,
             details={
                 "device_id": ctx.device_id,
                 "email": item.email,
@@ -646,6 +724,7 @@ def _apply_registration(session: Session, ctx: PushContext, raw: Any) -> dict[st
             source=AttendeeSource.DOOR,
             secret=ctx.secret,
             attendee_id=attendee_id,
+            subs=ctx.subs,
         )
         if error is not None:
             return _rejected(item.id, error)

@@ -49,6 +49,7 @@ from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
 from sync_server.models import Attendee, Checkpoint, Event, Scan, TicketType, Zone
 from sync_server.services.events import bump_seq
+from sync_server.webhooks import messages, outbox
 
 __all__ = [
     "ATTENDEE_WITH_TYPE",
@@ -62,9 +63,11 @@ __all__ = [
     "scan_online",
     "stored_code",
     "ticket_of",
+    "ticket_type_ref",
     "type_view",
 ]
 
+ZONE_FULL = "zone.capacity_reached"
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_STORED_CODE = 512
 
@@ -78,7 +81,11 @@ SCANS: Table = Scan.__table__  # type: ignore[assignment]
 # Statements built once: constructing SQLAlchemy expressions per scan cost more than running them.
 _CHECKPOINT = select(CHECKPOINTS).where(CHECKPOINTS.c.id == bindparam("id"))
 _EVENT = select(
-    EVENTS.c.id, EVENTS.c.organization_id, EVENTS.c.key_digest, EVENTS.c.ticket_public_key
+    EVENTS.c.id,
+    EVENTS.c.organization_id,
+    EVENTS.c.key_digest,
+    EVENTS.c.ticket_public_key,
+    EVENTS.c.name,
 ).where(EVENTS.c.id == bindparam("id"))
 _SCAN = select(SCANS).where(SCANS.c.id == bindparam("id"))
 _BY_CODE = (
@@ -90,7 +97,7 @@ _BY_DIGEST = select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
     EVENTS.c.key_digest == bindparam("digest"), EVENTS.c.organization_id == bindparam("org")
 )
 _ZONE_LOCKED = (
-    select(ZONES.c.capacity, ZONES.c.occupancy)
+    select(ZONES.c.capacity, ZONES.c.occupancy, ZONES.c.name)
     .where(ZONES.c.id == bindparam("id"))
     .with_for_update()
 )
@@ -99,6 +106,7 @@ ATTENDEE_WITH_TYPE = select(
     ATTENDEES,
     TICKET_TYPES.c.slug.label("tt_slug"),
     TICKET_TYPES.c.is_vip.label("tt_vip"),
+    TICKET_TYPES.c.name.label("tt_name"),
     TICKET_TYPES.c.valid_from.label("tt_from"),
     TICKET_TYPES.c.valid_until.label("tt_until"),
 ).join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
@@ -338,36 +346,34 @@ def scan_online(
     if verdict.record:
         own = row is not None and row.event_id == event.id
         scan_id = request.scan_id or str(uuid.uuid4())
+        record = dict(
+            id=scan_id,
+            event_id=event.id,
+            checkpoint_id=checkpoint.id,
+            zone_id=checkpoint.zone_id,
+            attendee_id=row.id if own and row else None,
+            code=stored_code(request.code),
+            direction=direction.value,
+            status=verdict.status.value,
+            reason=verdict.reason.value,
+            warnings=[w.value for w in verdict.warnings],
+            occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0,
+            voided=False,
+            scanned_at=scanned_at,
+            ordered_at=scanned_at,
+            received_at=now,
+            device_id=request.device_id,
+            operator=request.operator,
+            offline=False,
+            manual=request.manual,
+            result={},
+            hlc=None,
+            device_status=None,
+            device_reason=None,
+            conflict_id=None,
+        )
         try:
-            conn.execute(
-                _INSERT_SCAN,
-                dict(
-                    id=scan_id,
-                    event_id=event.id,
-                    checkpoint_id=checkpoint.id,
-                    zone_id=checkpoint.zone_id,
-                    attendee_id=row.id if own and row else None,
-                    code=stored_code(request.code),
-                    direction=direction.value,
-                    status=verdict.status.value,
-                    reason=verdict.reason.value,
-                    warnings=[w.value for w in verdict.warnings],
-                    occupancy_delta=verdict.occupancy_delta if verdict.accepted else 0,
-                    voided=False,
-                    scanned_at=scanned_at,
-                    ordered_at=scanned_at,
-                    received_at=now,
-                    device_id=request.device_id,
-                    operator=request.operator,
-                    offline=False,
-                    manual=request.manual,
-                    result={},
-                    hlc=None,
-                    device_status=None,
-                    device_reason=None,
-                    conflict_id=None,
-                ),
-            )
+            conn.execute(_INSERT_SCAN, record)
         except IntegrityError:
             if request.scan_id is None:
                 raise
@@ -389,10 +395,60 @@ def scan_online(
             conn.execute(
                 _ZONE_ADD, {"b_id": checkpoint.zone_id, "b_delta": verdict.occupancy_delta}
             )
+        _announce(conn, event, record, checkpoint, row if own else None, zone)
     session.commit()
     return ScanOutcome(
         verdict, scan_id, _scanned(row) if row and verdict.attendee else None, ref, scanned_at
     )
+
+
+def ticket_type_ref(row: Row[Any]) -> dict[str, Any]:
+    """The ticket type of an `ATTENDEE_WITH_TYPE` row, as webhooks show it."""
+    return {
+        "id": row.ticket_type_id,
+        "slug": row.tt_slug,
+        "name": row.tt_name,
+        "is_vip": row.tt_vip,
+    }
+
+
+def _announce(
+    conn: Connection,
+    event: Row[Any],
+    record: dict[str, Any],
+    checkpoint: Row[Any],
+    row: Row[Any] | None,
+    zone: Any,
+) -> None:
+    """Queue `checkin.*` (and `zone.capacity_reached`) webhooks in the scan's transaction."""
+    subs = outbox.subscribers(conn, event.organization_id)
+    kind = f"checkin.{record['status']}"
+    full = (
+        zone is not None
+        and zone.capacity is not None
+        and record["occupancy_delta"] > 0
+        and zone.occupancy + record["occupancy_delta"] == zone.capacity
+    )
+    if not outbox.wanted(subs, kind, event.id) and not (
+        full and outbox.wanted(subs, ZONE_FULL, event.id)
+    ):
+        return
+    event_ref = {"id": event.id, "name": event.name}
+    zone_ref = {"id": record["zone_id"], "name": zone.name} if zone is not None else None
+    data = messages.checkin_data(
+        scan=record,
+        event=event_ref,
+        checkpoint=checkpoint,
+        zone=zone_ref,
+        attendee=messages.attendee_data(row, ticket_type_ref(row)) if row is not None else None,
+        device=messages.device_ref(conn, record["device_id"]),
+    )
+    items = [outbox.Emission(event.id, kind, data)]
+    if full and zone_ref is not None:
+        at = record["received_at"]
+        full_data = messages.zone_full_data(event_ref, zone_ref, zone.capacity, zone.capacity, at)
+        items.append(outbox.Emission(event.id, ZONE_FULL, full_data))
+    outbox.emit_many(conn, subs, organization_id=event.organization_id, items=items)
 
 
 def _lost_race(session: Session, scan_id: str, ref: CheckpointRef) -> ScanOutcome:

@@ -1,0 +1,206 @@
+"""The transactional outbox: webhook messages and their per-endpoint deliveries, written in the
+caller's transaction so a change and the message it causes commit (or vanish) together.
+
+    message_id = emit(conn, organization_id=org, event_id=eid, type="checkin.accepted", data=...)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert, select, true
+
+from sync_server.db import utcnow
+from sync_server.errors import not_found
+from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models.base import new_id
+
+__all__ = [
+    "TEST_TYPE",
+    "Emission",
+    "Subscriber",
+    "emit",
+    "emit_many",
+    "enqueue_for_endpoint",
+    "message_body",
+    "replay",
+    "rfc3339",
+    "subscribers",
+    "wanted",
+]
+
+TEST_TYPE = "webhook.test"
+ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
+MESSAGES: Table = WebhookMessage.__table__  # type: ignore[assignment]
+DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+
+_ACTIVE = select(ENDPOINTS.c.id, ENDPOINTS.c.events, ENDPOINTS.c.event_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """An active endpoint of the organization and what it listens to."""
+
+    endpoint_id: str
+    events: frozenset[str]
+    event_ids: frozenset[str]
+
+    def wants(self, type: str, event_id: str | None) -> bool:
+        if type == TEST_TYPE or type not in self.events:
+            return False
+        return not self.event_ids or event_id in self.event_ids
+
+
+def wanted(subs: Sequence[Subscriber], type: str, event_id: str | None) -> bool:
+    """Whether anyone listens: build a payload only then."""
+    return any(s.wants(type, event_id) for s in subs)
+
+
+def rfc3339(value: datetime) -> str:
+    """`2026-05-01T19:02:03.123Z`: the wire form of every time in a webhook."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if hasattr(value, "value"):  # enums
+        return value.value
+    raise TypeError(f"cannot put {type(value).__name__} in a webhook")
+
+
+def message_body(type: str, data: dict[str, Any], now: datetime) -> str:
+    """The JSON body sent to every endpoint: `{"type", "timestamp", "data"}`."""
+    return json.dumps(
+        {"type": type, "timestamp": rfc3339(now), "data": data},
+        default=_default,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def subscribers(conn: Connection, organization_id: str) -> list[Subscriber]:
+    """The organization's active endpoints (one indexed SELECT); query once per group."""
+    rows = conn.execute(
+        _ACTIVE.where(ENDPOINTS.c.organization_id == organization_id, ENDPOINTS.c.active == true())
+    )
+    return [Subscriber(r.id, frozenset(r.events or ()), frozenset(r.event_ids or ())) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """One message to emit: the event it belongs to, its type and its payload."""
+
+    event_id: str | None
+    type: str
+    data: dict[str, Any]
+
+
+def emit_many(
+    conn: Connection,
+    subs: Sequence[Subscriber],
+    *,
+    organization_id: str,
+    items: Iterable[Emission],
+) -> list[str | None]:
+    """Write every item that someone subscribes to, in bulk; answers the message ids (or None)."""
+    if not subs:
+        return [None for _ in items]
+    now = utcnow()
+    messages: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    ids: list[str | None] = []
+    for item in items:
+        targets = [s.endpoint_id for s in subs if s.wants(item.type, item.event_id)]
+        if not targets:
+            ids.append(None)
+            continue
+        message_id = new_id("msg")
+        ids.append(message_id)
+        messages.append(_message_row(message_id, organization_id, item, now))
+        deliveries += [_delivery_row(message_id, endpoint_id, now) for endpoint_id in targets]
+    if messages:
+        conn.execute(insert(MESSAGES), messages)
+        conn.execute(insert(DELIVERIES), deliveries)
+    return ids
+
+
+def emit(
+    conn: Connection,
+    *,
+    organization_id: str,
+    event_id: str | None,
+    type: str,
+    data: dict[str, Any],
+    subs: Sequence[Subscriber] | None = None,
+) -> str | None:
+    """Queue one message for every subscribed endpoint; None (nothing written) if nobody is."""
+    if subs is None:
+        subs = subscribers(conn, organization_id)
+    return emit_many(
+        conn, subs, organization_id=organization_id, items=[Emission(event_id, type, data)]
+    )[0]
+
+
+def enqueue_for_endpoint(
+    conn: Connection, *, endpoint_id: str, organization_id: str, type: str, data: dict[str, Any]
+) -> str:
+    """A message with a single delivery to one endpoint (the `webhook.test` event)."""
+    now = utcnow()
+    message_id = new_id("msg")
+    conn.execute(
+        insert(MESSAGES).values(
+            _message_row(message_id, organization_id, Emission(None, type, data), now)
+        )
+    )
+    conn.execute(insert(DELIVERIES).values(_delivery_row(message_id, endpoint_id, now)))
+    return message_id
+
+
+def replay(conn: Connection, *, delivery_id: str) -> str:
+    """A new pending delivery of the same message to the same endpoint; answers its id."""
+    row = conn.execute(
+        select(DELIVERIES.c.message_id, DELIVERIES.c.endpoint_id).where(
+            DELIVERIES.c.id == delivery_id
+        )
+    ).first()
+    if row is None:
+        raise not_found("delivery")
+    new = _delivery_row(row.message_id, row.endpoint_id, utcnow())
+    conn.execute(insert(DELIVERIES).values(new))
+    return str(new["id"])
+
+
+def _message_row(
+    message_id: str, organization_id: str, item: Emission, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "organization_id": organization_id,
+        "event_id": item.event_id,
+        "type": item.type,
+        "body": message_body(item.type, item.data, now),
+        "created_at": now,
+    }
+
+
+def _delivery_row(message_id: str, endpoint_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("dlv"),
+        "message_id": message_id,
+        "endpoint_id": endpoint_id,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "locked_until": None,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }

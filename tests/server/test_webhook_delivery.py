@@ -1,0 +1,422 @@
+"""Webhook delivery end to end: a real receiver on loopback, the outbox written by the services,
+the dispatcher signing, retrying, logging and disabling, and several dispatchers sharing one
+PostgreSQL outbox without sending an attempt twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+from standardwebhooks.webhooks import Webhook
+
+from shared.webhooks import new_secret
+from sync_server.app import create_app
+from sync_server.db import session_scope
+from sync_server.migrate import upgrade
+from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models.base import new_id
+from sync_server.settings import Settings
+from sync_server.webhooks import outbox
+from sync_server.webhooks.dispatch import Dispatcher
+from sync_server.webhooks.outbox import rfc3339
+from tests.conftest import serve
+from tests.server.conftest import Api, Org, add_attendee, make_settings, scan, setup_event
+
+EVERY_TYPE = frozenset(
+    {
+        "checkin.accepted",
+        "checkin.denied",
+        "attendee.registered",
+        "attendee.updated",
+        "attendee.status_changed",
+        "conflict.detected",
+        "conflict.resolved",
+        "zone.capacity_reached",
+    }
+)
+
+
+@dataclass
+class Receiver:
+    """A tiny HTTP receiver: records every request; `answer` picks each status code."""
+
+    answer: Callable[[int], int] = lambda n: 204
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def handle(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            self.requests.append({"headers": headers, "body": body})
+            return self.answer(len(self.requests))
+
+    def wait_for(self, count: int, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.requests) >= count, f"{len(self.requests)} of {count} arrived"
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Api]:
+    """The server of conftest, with loopback receivers allowed; the embedded dispatcher runs only
+    for tests marked `embedded` (the others drive their own)."""
+    embedded = request.node.get_closest_marker("embedded") is not None
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        webhook_allow_private=True,
+        webhook_retry_schedule="0.2,0.2,0.2",
+        webhook_embedded=embedded,
+    )
+    app = create_app(settings)
+    upgrade(app.state.engine)
+    live = serve(app)
+    try:
+        yield Api(app, live, settings)
+    finally:
+        live.stop()
+        app.state.engine.dispose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            status = state.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # 3 dispatchers x 8 threads connect at once
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/in?x=1"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def settings_of(api: Api, tmp_path: Path, schedule: str = "0.2,0.2,0.2") -> Settings:
+    return make_settings(
+        api.settings.db_url,
+        tmp_path,
+        webhook_allow_private=True,
+        webhook_retry_schedule=schedule,
+        webhook_embedded=False,
+    )
+
+
+def add_endpoint(api: Api, org: Org, url: str, events: list[str], **extra: Any) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        id=new_id("we"),
+        organization_id=org.id,
+        url=url,
+        events=events,
+        secret=new_secret(b"k" * 32),
+        **extra,
+    )
+    with session_scope(api.app.state.engine) as session:
+        session.add(endpoint)
+    return endpoint
+
+
+def count(api: Api, model: Any, *where: Any) -> int:
+    with Session(api.app.state.engine) as session:
+        return int(session.execute(select(func.count()).select_from(model).where(*where)).scalar())
+
+
+def drain(dispatcher: Dispatcher, until: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        if not dispatcher.run_once():
+            time.sleep(0.05)
+    assert until()
+
+
+def test_online_scan_delivers_a_signed_checkin(
+    api: Api, org: Org, receiver: Receiver, tmp_path: Path
+) -> None:
+    setup = setup_event(org, zone_capacity=1)
+    endpoint = add_endpoint(api, org, receiver.url, ["checkin.accepted", "zone.capacity_reached"])
+    person = add_attendee(org, setup["id"], ticket_type="vip", tags=["press"])
+    result = scan(org.client, setup["gate_a"]["id"], person["qr"], operator="marta")
+    dispatcher = Dispatcher(api.app.state.engine, settings_of(api, tmp_path))
+    try:
+        drain(dispatcher, lambda: len(receiver.requests) >= 2)
+    finally:
+        dispatcher.close()
+    by_type = {}
+    for request in receiver.requests:
+        payload = Webhook(endpoint.secret).verify(request["body"], request["headers"])
+        by_type[payload["type"]] = payload
+        assert request["headers"]["webhook-id"].startswith("msg_")
+    checkin = by_type["checkin.accepted"]["data"]
+    assert checkin["scan_id"] == result["scan_id"]
+    assert checkin["offline"] is False and checkin["operator"] == "marta"
+    assert checkin["attendee"]["id"] == person["id"] and checkin["attendee"]["is_vip"] is True
+    assert checkin["attendee"]["tags"] == ["press"]
+    assert checkin["checkpoint"] == {"id": setup["gate_a"]["id"], "name": "Gate A"}
+    assert checkin["event"]["id"] == setup["id"] and checkin["scanned_at"].endswith("Z")
+    full = by_type["zone.capacity_reached"]["data"]
+    assert full["capacity"] == full["occupancy"] == 1
+    assert count(api, WebhookDelivery, WebhookDelivery.state == "succeeded") == 2
+
+
+def test_retries_keep_the_webhook_id_and_log_every_attempt(
+    api: Api, org: Org, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.answer = lambda n: 500 if n <= 2 else 200
+    setup = setup_event(org)
+    add_endpoint(api, org, receiver.url, ["checkin.accepted", "checkin.denied"])
+    scan(org.client, setup["gate_a"]["id"], "no-such-code")  # a denial is recorded too
+    dispatcher = Dispatcher(api.app.state.engine, settings_of(api, tmp_path))
+    try:
+        drain(dispatcher, lambda: len(receiver.requests) >= 3)
+    finally:
+        dispatcher.close()
+    ids = {r["headers"]["webhook-id"] for r in receiver.requests}
+    assert len(ids) == 1 and len(receiver.requests) == 3
+    assert json.loads(receiver.requests[0]["body"])["type"] == "checkin.denied"
+    with Session(api.app.state.engine) as session:
+        attempts = session.execute(
+            select(WebhookAttempt.status_code, WebhookAttempt.response_excerpt).order_by(
+                WebhookAttempt.attempted_at
+            )
+        ).all()
+        delivery = session.execute(select(WebhookDelivery)).scalar_one()
+    assert [a.status_code for a in attempts] == [500, 500, 200]
+    assert all(a.response_excerpt == "ok" for a in attempts)
+    assert delivery.state == "succeeded" and delivery.attempts == 3
+
+
+def test_410_disables_the_endpoint_and_exhausted_schedule_fails(
+    api: Api, org: Org, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.answer = lambda n: 410
+    setup = setup_event(org)
+    gone = add_endpoint(api, org, receiver.url, ["checkin.denied"])
+    dead = add_endpoint(api, org, "http://127.0.0.1:9/nothing", ["checkin.denied"])
+    scan(org.client, setup["gate_a"]["id"], "nobody")
+    dispatcher = Dispatcher(api.app.state.engine, settings_of(api, tmp_path, "0.05"))
+    try:
+        drain(
+            dispatcher,
+            lambda: count(api, WebhookDelivery, WebhookDelivery.state == "failed") == 2,
+        )
+    finally:
+        dispatcher.close()
+    with Session(api.app.state.engine) as session:
+        gone_row = session.get(WebhookEndpoint, gone.id)
+        dead_row = session.get(WebhookEndpoint, dead.id)
+    assert gone_row is not None and gone_row.active is False and "410" in gone_row.disabled_reason
+    assert dead_row is not None and dead_row.active and dead_row.failing_since is not None
+    assert count(api, WebhookAttempt) == 3  # one 410, two connection errors (1 + 1 retry)
+    scan(org.client, setup["gate_a"]["id"], "nobody")  # only the live endpoint gets it now
+    assert count(api, WebhookDelivery) == 3
+
+
+@pytest.mark.embedded
+def test_the_server_delivers_by_itself(api: Api, org: Org, receiver: Receiver) -> None:
+    setup = setup_event(org)
+    endpoint = add_endpoint(api, org, receiver.url, ["checkin.accepted"])
+    person = add_attendee(org, setup["id"])
+    started = time.monotonic()
+    scan(org.client, setup["gate_a"]["id"], person["qr"])
+    receiver.wait_for(1)
+    assert time.monotonic() - started < 5
+    payload = Webhook(endpoint.secret).verify(
+        receiver.requests[0]["body"], receiver.requests[0]["headers"]
+    )
+    assert payload["data"]["attendee"]["id"] == person["id"]
+
+
+def test_no_subscriber_writes_nothing(api: Api, org: Org, receiver: Receiver) -> None:
+    setup = setup_event(org)
+    add_endpoint(api, org, receiver.url, ["attendee.updated"])
+    add_endpoint(api, org, receiver.url, ["checkin.accepted"], event_ids=["evt_other"])
+    add_endpoint(api, org, receiver.url, ["checkin.accepted"], active=False)
+    person = add_attendee(org, setup["id"])
+    scan(org.client, setup["gate_a"]["id"], person["qr"])
+    assert count(api, WebhookMessage) == 0 and count(api, WebhookDelivery) == 0
+
+
+def test_attendee_and_conflict_events_are_queued(api: Api, org: Org, receiver: Receiver) -> None:
+    setup = setup_event(org)
+    types = ["attendee.registered", "attendee.updated", "attendee.status_changed"]
+    add_endpoint(api, org, receiver.url, types)
+    person = add_attendee(org, setup["id"])
+    response = org.client.patch(
+        f"/v1/events/{setup['id']}/attendees/{person['id']}",
+        json={"status": "revoked", "company": "Acme"},
+    )
+    assert response.status_code == 200, response.text
+    with Session(api.app.state.engine) as session:
+        rows = session.execute(select(WebhookMessage.type, WebhookMessage.body)).all()
+    bodies = {t: json.loads(b)["data"] for t, b in rows}
+    assert set(bodies) == set(types)
+    assert bodies["attendee.status_changed"]["previous_status"] == "valid"
+    assert sorted(bodies["attendee.updated"]["changed"]) == ["company", "status"]
+    assert bodies["attendee.registered"]["attendee"]["id"] == person["id"]
+
+
+@pytest.mark.postgres
+def test_concurrent_dispatchers_never_send_an_attempt_twice(
+    api: Api, org: Org, receiver: Receiver, tmp_path: Path
+) -> None:
+    if not api.settings.db_url.startswith("postgresql"):
+        pytest.skip("SKIP LOCKED sharing is a PostgreSQL feature")
+    receiver.answer = lambda n: 500 if n % 7 == 0 else 200
+    endpoint = add_endpoint(api, org, receiver.url, ["checkin.accepted"])
+    total = 300
+    with api.app.state.engine.begin() as conn:
+        subs = outbox.subscribers(conn, org.id)
+        outbox.emit_many(
+            conn,
+            subs,
+            organization_id=org.id,
+            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(total)],
+        )
+    assert endpoint.id
+    settings = settings_of(api, tmp_path, "0.05,0.05,0.05,0.05")
+    dispatchers = [Dispatcher(api.app.state.engine, settings) for _ in range(3)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=d.run_forever, args=(stop,)) for d in dispatchers]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if count(api, WebhookDelivery, WebhookDelivery.state == "succeeded") == total:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        for dispatcher in dispatchers:
+            dispatcher.close()
+    with Session(api.app.state.engine) as session:
+        errors = session.execute(
+            select(WebhookAttempt.error).where(WebhookAttempt.status_code.is_(None))
+        ).all()
+    assert not errors, errors[:3]
+    assert count(api, WebhookDelivery, WebhookDelivery.state == "succeeded") == total
+    ids = Counter(r["headers"]["webhook-id"] for r in receiver.requests)
+    assert len(ids) == total
+    assert count(api, WebhookAttempt) == len(receiver.requests)
+    with Session(api.app.state.engine) as session:
+        per_delivery = session.execute(
+            select(WebhookDelivery.attempts, func.count(WebhookAttempt.id))
+            .join(WebhookAttempt, WebhookAttempt.delivery_id == WebhookDelivery.id)
+            .group_by(WebhookDelivery.id, WebhookDelivery.attempts)
+        ).all()
+    assert all(attempts == logged for attempts, logged in per_delivery)
+    assert sum(ids.values()) == len(receiver.requests)
+
+
+def test_offline_readings_imports_and_conflicts_are_queued(
+    api: Api, org: Org, receiver: Receiver
+) -> None:
+    from tests.server.test_sync import Gate
+
+    setup = setup_event(org)
+    add_endpoint(api, org, receiver.url, sorted(EVERY_TYPE))
+    imported = org.client.post(
+        f"/v1/events/{setup['id']}/attendees/import",
+        content=b"first_name,last_name,email,ticket_type\nA,B,a@x.io,general\nC,D,c@x.io,vip\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 200 and imported.json()["created"] == 2, imported.text
+    person = add_attendee(org, setup["id"], email="walk@example.com")
+    org.client.patch(
+        f"/v1/events/{setup['id']}/attendees/{person['id']}", json={"status": "revoked"}
+    )
+    gate = Gate(api, org, "Gate 7")
+    reading = gate.reading(setup["id"], setup["gate_a"]["id"], person["qr"])
+    registration = {
+        "id": str(uuid.uuid4()),
+        "event_id": setup["id"],
+        "first_name": "Walk",
+        "last_name": "In",
+        "email": "new@example.com",
+        "ticket_type": "general",
+        "created_at": gate.now().isoformat(),
+        "hlc": "x",
+    }
+    results = gate.push([reading], [registration])
+    conflict_id = results[1]["conflict_id"]
+    assert conflict_id
+    resolved = org.client.post(
+        f"/v1/conflicts/{conflict_id}/resolve", json={"resolution": "accept"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    with Session(api.app.state.engine) as session:
+        rows = session.execute(select(WebhookMessage.type, WebhookMessage.body)).all()
+    kinds = Counter(t for t, _ in rows)
+    assert kinds["attendee.registered"] == 4  # two imported, one by API, one at the door
+    assert kinds["conflict.detected"] == kinds["conflict.resolved"] == 1
+    assert kinds["checkin.accepted"] == 1 and kinds["attendee.status_changed"] == 1
+    checkin = next(json.loads(b)["data"] for t, b in rows if t == "checkin.accepted")
+    assert checkin["offline"] is True and checkin["device"] == {"id": gate.id, "name": "Gate 7"}
+    sent = datetime.fromisoformat(reading["scanned_at"])
+    assert checkin["scanned_at"] == rfc3339(sent), "the original time, as the device scanned"
+    door = [json.loads(b)["data"] for t, b in rows if t == "attendee.registered"]
+    assert {d["source"] for d in door} == {"import", "api", "door"}
+
+
+@pytest.mark.postgres
+def test_worker_processes_share_the_outbox(api: Api, org: Org, receiver: Receiver) -> None:
+    if not api.settings.db_url.startswith("postgresql"):
+        pytest.skip("worker processes share a PostgreSQL outbox")
+    add_endpoint(api, org, receiver.url, ["checkin.accepted"])
+    total = 1000
+    with api.app.state.engine.begin() as conn:
+        outbox.emit_many(
+            conn,
+            outbox.subscribers(conn, org.id),
+            organization_id=org.id,
+            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(total)],
+        )
+    env = {**os.environ, "DOORCHECK_WEBHOOK_ALLOW_PRIVATE": "true"}
+    doorcheck = str(Path(sys.executable).with_name("doorcheck"))
+    command = [doorcheck, "worker", "--db", api.settings.db_url]
+    workers = [subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL) for _ in range(3)]
+    try:
+        receiver.wait_for(total, timeout=60)
+        time.sleep(0.5)  # anything sent twice would arrive now
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0
+    ids = Counter(r["headers"]["webhook-id"] for r in receiver.requests)
+    assert len(ids) == total and max(ids.values()) == 1
+    assert count(api, WebhookDelivery, WebhookDelivery.state == "succeeded") == total
