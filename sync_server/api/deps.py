@@ -11,13 +11,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
@@ -39,6 +39,7 @@ __all__ = [
     "SettingsDep",
     "WebhookAdmin",
     "Writer",
+    "owned",
     "owned_event",
     "require",
 ]
@@ -211,11 +212,20 @@ ScanWriter = Annotated[Principal, Depends(require(Scope.WRITE, Scope.SCAN))]
 WebhookAdmin = Annotated[Principal, Depends(require(Scope.WEBHOOKS))]
 
 
+M = TypeVar("M", bound=SQLModel)
+
+
+def owned(session: Session, principal: Principal, model: type[M], row_id: str, what: str) -> M:
+    """The row of `model` with this id if it belongs to the caller's organization; otherwise 404,
+    the same answer for a missing id and another organization's."""
+    row = session.get(model, row_id) if len(row_id) <= 40 else None
+    if row is None or getattr(row, "organization_id", None) != principal.organization_id:
+        raise not_found(what)
+    return row
+
+
 def owned_event(session: Session, principal: Principal, event_id: str) -> Event:
-    event = session.get(Event, event_id) if len(event_id) <= 40 else None
-    if event is None or event.organization_id != principal.organization_id:
-        raise not_found("event")
-    return event
+    return owned(session, principal, Event, event_id, "event")
 
 
 def event_reader(event_id: str, principal: Reader, session: SessionDep) -> Event:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlmodel import select
 
-from sync_server.api.deps import Admin, SessionDep
+from sync_server.api.deps import Admin, SessionDep, owned
 from sync_server.api.pagination import Page, paginate
-from sync_server.errors import not_found
 from sync_server.models import ApiKey
 from sync_server.models.core import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from sync_server.services.keys import create_api_key, revoke_api_key
@@ -43,8 +42,5 @@ def list_keys(
 
 @router.delete("/{key_id}", status_code=204, operation_id="revoke_api_key")
 def revoke(key_id: str, principal: Admin, session: SessionDep) -> Response:
-    key = session.get(ApiKey, key_id) if len(key_id) <= 40 else None
-    if key is None or key.organization_id != principal.organization_id:
-        raise not_found("API key")
-    revoke_api_key(session, key)
+    revoke_api_key(session, owned(session, principal, ApiKey, key_id, "API key"))
     return Response(status_code=204)

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from sync_server.api.deps import Admin, EventDep, SessionDep
+from sync_server.api.deps import Admin, EventDep, SessionDep, owned
 from sync_server.api.pagination import Page, paginate
-from sync_server.errors import not_found
 from sync_server.models import Conflict, Scan
 from sync_server.models.base import Input
 from sync_server.models.people import ScanPublic
@@ -51,10 +50,7 @@ def conflict_public(conflict: Conflict) -> ConflictPublic:
 
 
 def _owned(session: SessionDep, principal: Admin, conflict_id: str) -> Conflict:
-    conflict = session.get(Conflict, conflict_id) if len(conflict_id) <= 40 else None
-    if conflict is None or conflict.organization_id != principal.organization_id:
-        raise not_found("conflict")
-    return conflict
+    return owned(session, principal, Conflict, conflict_id, "conflict")
 
 
 @router.get("/v1/events/{event_id}/conflicts", operation_id="list_conflicts")

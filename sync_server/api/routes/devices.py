@@ -9,9 +9,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from sync_server.api.deps import Admin, SessionDep
+from sync_server.api.deps import Admin, SessionDep, owned
 from sync_server.api.pagination import Page, paginate
-from sync_server.errors import not_found
 from sync_server.models import Device
 from sync_server.models.base import Input
 from sync_server.services.devices import create_enrolment, enroll, revoke_device
@@ -110,8 +109,5 @@ def list_devices(
 
 @router.delete("/{device_id}", status_code=204, operation_id="revoke_device")
 def revoke(device_id: str, principal: Admin, session: SessionDep) -> Response:
-    device = session.get(Device, device_id) if len(device_id) <= 40 else None
-    if device is None or device.organization_id != principal.organization_id:
-        raise not_found("device")
-    revoke_device(session, device)
+    revoke_device(session, owned(session, principal, Device, device_id, "device"))
     return Response(status_code=204)
