@@ -23,9 +23,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import drop_pg_database, free_port, make_pg_database
-
-DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
+from tests.conftest import (
+    DOORCHECK,
+    drop_pg_database,
+    free_port,
+    make_pg_database,
+    start_doorcheck_server,
+)
 
 
 def run(db_url: str, data_dir: Path, attendees: int) -> dict[str, float]:
@@ -46,15 +50,8 @@ def run(db_url: str, data_dir: Path, attendees: int) -> dict[str, float]:
     )
     key = json.loads(init.stdout)["api_key"]
     port = free_port()
-    server = subprocess.Popen([DOORCHECK, "server", "--port", str(port), "--db", db_url], env=env)
+    server = start_doorcheck_server(db_url, port, env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
     try:
         c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         eid = c.post("/v1/events", json={"name": "Bench", "slug": "bench"}).json()["id"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -111,3 +113,28 @@ def serve(app: object, port: int | None = None) -> LiveServer:
         except httpx.TransportError:
             time.sleep(0.05)
     raise RuntimeError("server did not start")
+
+
+DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
+
+
+def start_doorcheck_server(
+    db_url: str, port: int, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`doorcheck server` in its own process on a loopback port; waits until /readyz answers."""
+    proc = subprocess.Popen(
+        [DOORCHECK, "server", "--port", str(port), "--db", db_url],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")

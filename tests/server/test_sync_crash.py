@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,29 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import DOORCHECK, free_port, start_doorcheck_server
 
 pytestmark = pytest.mark.e2e
-DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
-
-
-def start_server(db_url: str, port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [DOORCHECK, "server", "--port", str(port), "--db", db_url],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
 def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) -> None:
@@ -56,7 +35,7 @@ def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) ->
     key = json.loads(init.stdout)["api_key"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(db_url, port, tmp_path, env)
+    server = start_doorcheck_server(db_url, port, env, tmp_path)
     try:
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         eid = admin.post("/v1/events", json={"name": "Crash", "slug": "crash"}).json()["id"]
@@ -132,7 +111,7 @@ def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) ->
         server.wait(10)
         thread.join(30)
         assert "error" in outcome, "the push should have been cut off by the kill"
-        server = start_server(db_url, port, tmp_path, env)
+        server = start_doorcheck_server(db_url, port, env, tmp_path)
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         partial = admin.get(f"/v1/events/{eid}/stats").json()["checkpoints"][0]["entries"]
         assert 0 < partial < len(items)
