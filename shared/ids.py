@@ -5,7 +5,9 @@ Also the strict, canonical base32 codec that ids and signed ticket codes share.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 
 __all__ = [
     "API_KEY",
@@ -25,6 +27,7 @@ __all__ = [
     "base32_encode",
     "id_bytes",
     "make_id",
+    "registration_attendee_id",
 ]
 
 ORGANIZATION = "org"
@@ -133,3 +136,13 @@ def id_bytes(resource_id: str, prefix: str) -> bytes:
     if _BODY_RE.fullmatch(body) is None:
         raise ValueError("id body must be lowercase base32 (a-z, 2-7)")
     return base32_decode(body.upper())
+
+
+def registration_attendee_id(registration_id: str) -> str:
+    """The attendee a door registration becomes: ``att_`` + its UUID's bytes, so the device
+    knows the id before any sync (a non-UUID id falls back to 16 bytes of its SHA-256)."""
+    try:
+        raw = uuid.UUID(registration_id).bytes
+    except ValueError:
+        raw = hashlib.sha256(registration_id.encode()).digest()[:16]
+    return make_id(ATTENDEE, raw)

@@ -68,6 +68,8 @@ from sync_server.webhooks import messages, outbox
 
 __all__ = ["GROUP_SIZE", "PushContext", "push_batch", "registration_attendee_id"]
 
+registration_attendee_id = ids.registration_attendee_id
+
 GROUP_SIZE = 1000
 IN_CHUNK = 500  # bound parameters per IN (...) list
 SCANS: Table = Scan.__table__  # type: ignore[assignment]
@@ -88,15 +90,6 @@ class PushContext:
     checkpoints: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, Any] = field(default_factory=dict)
     subs: list[outbox.Subscriber] = field(default_factory=list)  # of the current transaction
-
-
-def registration_attendee_id(registration_id: str) -> str:
-    """The attendee id a door registration becomes, known to the device before any sync."""
-    try:
-        raw = uuid.UUID(registration_id).bytes
-    except ValueError:
-        raw = hashlib.sha256(registration_id.encode()).digest()[:16]
-    return ids.make_id(ids.ATTENDEE, raw)
 
 
 def _result(item_id: str, status: ItemStatus, **extra: Any) -> dict[str, Any]:

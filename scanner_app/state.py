@@ -1,0 +1,149 @@
+"""What a gate shows: plain, immutable values the headless core hands to whoever draws it.
+
+The Flet views and `doorcheck scan --json` render these and nothing else; no view reaches
+into SQL, HTTP or the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "AttendeeSummary",
+    "CheckpointChoice",
+    "EventChoice",
+    "GateConfig",
+    "GateStats",
+    "GateVerdict",
+    "OutboxItem",
+    "SyncStatus",
+]
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeSummary:
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    ticket_type: str | None  # slug
+    ticket_type_name: str | None
+    tags: tuple[str, ...] = ()
+    is_vip: bool = False
+    status: str = "valid"
+    code: str | None = None
+    inside: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """One reading's outcome at this gate (or a `duplicate_scan`, which is not a reading)."""
+
+    id: str | None  # the reading's UUID; None for duplicate_scan (not recorded)
+    code: str
+    status: Literal["accepted", "denied"]
+    reason: str  # shared.rules.Reason value
+    message: str  # the door message for the reason, in English
+    warnings: tuple[str, ...]
+    attendee: AttendeeSummary | None
+    offline: bool  # decided from the cache, not yet confirmed by the server
+    scanned_at: datetime
+    direction: Direction
+    manual: bool = False
+    # For already_inside: when and where they went in ("since 21:14 via Gate B").
+    inside_since: datetime | None = None
+    inside_via: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    def as_json(self) -> dict[str, Any]:
+        """The `doorcheck scan --json` verdict line (SPEC section 9)."""
+        att = self.attendee
+        return {
+            "type": "verdict",
+            "id": self.id,
+            "code": self.code,
+            "status": self.status,
+            "reason": self.reason,
+            "warnings": list(self.warnings),
+            "attendee": None
+            if att is None
+            else {
+                "id": att.id,
+                "first_name": att.first_name,
+                "last_name": att.last_name,
+                "ticket_type": att.ticket_type,
+            },
+            "offline": self.offline,
+            "scanned_at": self.scanned_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    paired: bool
+    online: bool
+    offline_since: datetime | None
+    pending: int  # outbox items not yet acknowledged
+    last_sync: datetime | None
+    last_error: str | None
+    revoked: bool = False
+    clock_offset_ms: int | None = None
+    server_url: str | None = None
+    syncing: bool = False
+    attendees_cached: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GateStats:
+    zone_name: str | None
+    occupancy: int
+    capacity: int | None
+    entries_today: int  # accepted `in` readings at this checkpoint by this device, local day
+    exits_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: str
+    kind: Literal["scan", "registration"]
+    summary: str
+    created_at: datetime
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointChoice:
+    id: str
+    name: str
+    direction: str  # in | out | both
+    zone_id: str | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventChoice:
+    id: str
+    name: str
+    checkpoints: tuple[CheckpointChoice, ...] = ()
+    ticket_types: tuple[tuple[str, str], ...] = ()  # (slug, name)
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    event_id: str
+    checkpoint_id: str
+    direction: Direction  # the current direction (operator toggles on `both`)
+    operator: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
