@@ -333,6 +333,8 @@ class Gate:
             return ctx
         if config is None:
             raise GateError("choose an event and a checkpoint first")
+        if self.revoked:
+            raise GateError("this device was revoked: pair it again")
         with self._ctx_lock:
             cp = self.store.one(
                 "SELECT name, data FROM checkpoints WHERE id = ?", (config.checkpoint_id,)

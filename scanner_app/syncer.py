@@ -107,7 +107,8 @@ class Syncer:
         self._push_wake = threading.Event()
         self._pull_wake = threading.Event()
         self._push_lock = threading.Lock()
-        self._pull_lock = threading.Lock()
+        self._pull_lock = threading.Lock()  # one page applied at a time
+        self.pulls_done = 0
         self._threads: list[threading.Thread] = []
         self._batch = BATCH
 
@@ -115,13 +116,17 @@ class Syncer:
     def start(self) -> None:
         if self._threads or self.state.revoked:
             return
-        self._stop.clear()
+        stop = self._stop = threading.Event()  # each run has its own flag
         for name, target in (("push", self._push_loop), ("pull", self._pull_loop)):
-            thread = threading.Thread(target=target, name=f"doorcheck-{name}", daemon=True)
+            thread = threading.Thread(
+                target=target, args=(stop,), name=f"doorcheck-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop both loops. A long-poll in flight is not waited for: when it returns, its
+        thread sees its run was stopped, drops the page and ends."""
         self._stop.set()
         self._push_wake.set()
         self._pull_wake.set()
@@ -264,8 +269,8 @@ class Syncer:
             self._on_change()
         return settled
 
-    def _push_loop(self) -> None:
-        while not self._stop.is_set():
+    def _push_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             client = self._client()
             if client is None:
                 self._push_wake.wait(1.0)
@@ -278,16 +283,26 @@ class Syncer:
             except Revoked as exc:
                 self._revoked(exc)
             except SyncError as exc:
-                self._stop.wait(self._failed(exc))
+                stop.wait(self._failed(exc))
             except Exception:  # never let the loop die: the outbox must keep draining
+                if stop.is_set():
+                    return
                 log.exception("push loop error")
-                self._stop.wait(5.0)
+                stop.wait(5.0)
 
     # -- pull --------------------------------------------------------------------------------
-    def pull_once(self, client: ServerClient, event_id: str, *, wait: int = 0) -> bool:
+    def pull_once(
+        self,
+        client: ServerClient,
+        event_id: str,
+        *,
+        wait: int = 0,
+        stop: threading.Event | None = None,
+    ) -> bool:
         """Bring one event up to date (a whole snapshot when there is no cursor).
 
-        Returns True when something changed. With `wait`, the last page long-polls.
+        Returns True when something changed. With `wait`, the last page long-polls; with `stop`
+        set by the time a page arrives, the page is dropped.
         """
         with self._pull_lock:
             row = self.store.one(
@@ -300,13 +315,15 @@ class Syncer:
             changed = False
             self.state.syncing = True
             try:
-                while not self._stop.is_set() or wait == 0:
+                while True:
                     sent_at = time.time()
+                    self._pull_lock.release()  # never hold the lock across a long-poll
                     try:
                         page = client.pull(
                             event_id, cursor, limit=PAGE, wait=0 if snapshot else wait
                         )
                     except MustRefetch:
+                        self._pull_lock.acquire()
                         self.store.set_meta(f"refetch:{event_id}", iso(datetime.now(UTC)))
                         with self.store.transaction() as conn:
                             conn.execute(
@@ -316,6 +333,12 @@ class Syncer:
                         gen += 1
                         acked_before = self.store.ack_counter
                         continue
+                    except BaseException:
+                        self._pull_lock.acquire()
+                        raise
+                    self._pull_lock.acquire()
+                    if stop is not None and stop.is_set():
+                        return changed
                     rows = apply_page(self.store, event_id, page, gen=gen if snapshot else 0)
                     changed = changed or bool(rows) or snapshot
                     cursor = page["cursor"]
@@ -325,24 +348,25 @@ class Syncer:
                 if snapshot:
                     finish_snapshot(self.store, event_id, gen)
                 mark_reflected(self.store, event_id, acked_before)
+                self.pulls_done += 1
             finally:
                 self.state.syncing = False
-            if changed:
-                self._on_change()
-            # A push answered while this pull was in flight may not be in what we got:
-            # look again at once (without waiting) so it is reflected exactly once.
-            if self.store.ack_counter != acked_before and wait:
-                return self.pull_once(client, event_id, wait=0) or changed
-            return changed
+        if changed:
+            self._on_change()
+        # A push answered while this pull was in flight may not be in what we got:
+        # look again at once (without waiting) so it is reflected exactly once.
+        if self.store.ack_counter != acked_before and wait:
+            return self.pull_once(client, event_id, wait=0, stop=stop) or changed
+        return changed
 
     def refresh_events(self, client: ServerClient) -> list[dict[str, Any]]:
         events = client.events()
         apply_events(self.store, events)
         return events
 
-    def _pull_loop(self) -> None:
+    def _pull_loop(self, stop: threading.Event) -> None:
         refreshed = False
-        while not self._stop.is_set():
+        while not stop.is_set():
             client = self._client()
             event_ids = self._event_ids()
             if client is None or not event_ids:
@@ -353,10 +377,9 @@ class Syncer:
                 if not refreshed:
                     self.refresh_events(client)
                     refreshed = True
+                wait = self.long_poll_s if len(event_ids) == 1 else 0
                 for event_id in event_ids:
-                    self.pull_once(
-                        client, event_id, wait=self.long_poll_s if len(event_ids) == 1 else 0
-                    )
+                    self.pull_once(client, event_id, wait=wait, stop=stop)
                 if len(event_ids) > 1:
                     self._pull_wake.wait(2.0)
                     self._pull_wake.clear()
@@ -364,10 +387,14 @@ class Syncer:
                 self._revoked(exc)
             except SyncError as exc:
                 refreshed = False
-                self._stop.wait(self._failed(exc))
+                if stop.is_set():
+                    return
+                stop.wait(self._failed(exc))
             except Exception:
+                if stop.is_set():
+                    return
                 log.exception("pull loop error")
-                self._stop.wait(5.0)
+                stop.wait(5.0)
 
     # -- one-shot (the CLI, "sync now") -------------------------------------------------------
     def sync_now(self, timeout: float = 30.0) -> bool:
@@ -376,6 +403,15 @@ class Syncer:
         if client is None or self.state.revoked:
             return False
         deadline = time.monotonic() + timeout
+        if self.running:  # let the loops do it; wait for an empty outbox and a fresh pull
+            pulls = self.pulls_done
+            self._push_wake.set()
+            self._pull_wake.set()
+            while time.monotonic() < deadline and not self.state.revoked:
+                if self.pending_count() == 0 and self.pulls_done > pulls:
+                    return True
+                time.sleep(0.05)
+            return False
         try:
             while self.pending_count() and time.monotonic() < deadline:
                 if self.push_once(client) == 0:

@@ -38,6 +38,8 @@ def root(
 
 
 def _register() -> None:
+    from scanner_app.cli_decode import decode
+    from scanner_app.cli_gate import pair, scan
     from sync_server.cli_demo import demo
     from sync_server.cli_devices import devices_app
     from sync_server.cli_server import db_app, init, server
@@ -48,6 +50,9 @@ def _register() -> None:
     app.command("init")(init)
     app.command("server")(server)
     app.command("worker")(worker)
+    app.command("pair")(pair)
+    app.command("scan")(scan)
+    app.command("decode")(decode)
     app.add_typer(db_app, name="db")
     app.add_typer(tools_app)
     app.add_typer(devices_app, name="devices")

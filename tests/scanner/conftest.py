@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from scanner_app.gate import Gate
 from tests.server.conftest import Api, Org, add_attendee, api, org, setup_event
 
-__all__ = ["Door", "api", "org"]
+__all__ = ["Clock", "Door", "api", "org"]
 
 
 @pytest.fixture
@@ -58,6 +59,19 @@ class Door:
             cursor = page["next_cursor"]
 
 
+class Clock:
+    """A hand-moved clock for the gate, so debounce windows and re-entries are exact."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 @pytest.fixture
 def door(api: Api, org: Org) -> Door:
     event = setup_event(org, zone_capacity=None)
@@ -83,8 +97,14 @@ def make_gate(tmp_path: Path, door: Door) -> Iterator[Callable[..., Gate]]:
     """Open a gate in its own folder, paired with the door's server and configured on Gate A."""
     gates: list[Gate] = []
 
-    def make(name: str = "gate1", *, checkpoint: str = "gate_a", direction: str = "in") -> Gate:
-        gate = Gate(tmp_path / name)
+    def make(
+        name: str = "gate1",
+        *,
+        checkpoint: str = "gate_a",
+        direction: str = "in",
+        clock: Callable[[], datetime] | None = None,
+    ) -> Gate:
+        gate = Gate(tmp_path / name, clock=clock) if clock else Gate(tmp_path / name)
         if not gate.paired:
             gate.pair(door.url, door.enrolment(name)["enrollment_code"], name)
         gate.configure(door.event_id, door.event[checkpoint]["id"], direction, "Op")

@@ -1,0 +1,176 @@
+"""`doorcheck pair` and `doorcheck scan`: the headless gate on the command line.
+
+`scan --json` is how a kiosk, an integration or a test drives a gate: one JSON verdict per line
+and a summary line when a finite source (a video file, an image folder, or `-` for lines on
+standard input, as a handheld scanner types them) ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["pair", "scan"]
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="The gate's folder (cache, queue, credentials). Default: $DOORCHECK_DATA_DIR "
+        "or ~/.local/share/doorcheck.",
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"doorcheck: {message}", err=True)
+    return typer.Exit(code)
+
+
+def pair(
+    server: Annotated[
+        str | None, typer.Option(help="Server URL, e.g. http://10.0.0.5:8000.")
+    ] = None,
+    code: Annotated[str | None, typer.Option(help="Enrolment code from the admin.")] = None,
+    uri: Annotated[
+        str | None, typer.Argument(help="Or the pairing URI doorcheck://pair?server=…&code=….")
+    ] = None,
+    name: Annotated[str, typer.Option(help="This device's name, as admins see it.")] = "Scanner",
+    data_dir: DataDir = None,
+) -> None:
+    """Enrol this device with a server (once) and download its event list."""
+    from scanner_app.gate import Gate, PairingError
+
+    if uri is None and (server is None or code is None):
+        raise _fail("give --server and --code, or the pairing URI")
+    gate = Gate.open(data_dir)
+    try:
+        if uri is not None:
+            gate.pair_uri(uri, name)
+        else:
+            assert server is not None and code is not None
+            gate.pair(server, code, name)
+        events = gate.events()
+        typer.echo(f"paired as {gate.device_id} with {gate.server_url}")
+        for event in events:
+            checkpoints = ", ".join(f"{c.name} ({c.id})" for c in event.checkpoints)
+            typer.echo(f"  event {event.name} ({event.id}): {checkpoints or 'no checkpoints'}")
+        status = gate.status()
+        if status.last_error:
+            typer.echo(f"note: {status.last_error}", err=True)
+    except PairingError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        gate.close()
+
+
+def scan(
+    event: Annotated[str, typer.Option(help="Event id (evt_…).")],
+    checkpoint: Annotated[str, typer.Option(help="Checkpoint id (cp_…).")],
+    source: Annotated[
+        str,
+        typer.Option(help="Camera INDEX, a VIDEO file, an IMAGE_DIR, or - for lines on stdin."),
+    ],
+    direction: Annotated[str, typer.Option(help="in or out (for `both` checkpoints).")] = "in",
+    operator: Annotated[
+        str, typer.Option(help="The operator's name, kept with each reading.")
+    ] = "",
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    sync_timeout: Annotated[
+        float, typer.Option(min=0, max=3600, help="Seconds to upload the queue at the end.")
+    ] = 10.0,
+) -> None:
+    """Run a headless gate: sync, read codes from SOURCE, print a verdict for each."""
+    from scanner_app.gate import Gate, GateError
+
+    if direction not in ("in", "out"):
+        raise _fail("--direction must be in or out", 2)
+    gate = Gate.open(data_dir)
+    try:
+        if gate.revoked:
+            raise _fail("this device was revoked: pair it again")
+        if not gate.paired:
+            raise _fail("this device is not paired: run `doorcheck pair --server URL --code CODE`")
+        gate.refresh_events()
+        try:
+            gate.configure(event, checkpoint, direction, operator)
+        except GateError as exc:
+            raise _fail(str(exc), 2) from None
+        if not gate.sync_now(timeout=max(sync_timeout, 5.0)):
+            status = gate.status()
+            if status.revoked:
+                raise _fail("this device was revoked: its cached attendees were wiped")
+            typer.echo(
+                f"doorcheck: server unreachable ({status.last_error}); scanning offline from "
+                f"the cache ({status.attendees_cached} attendees, {status.pending} pending)",
+                err=True,
+            )
+        gate.start()
+        counts = {"scanned": 0, "accepted": 0, "denied": 0}
+        lock = threading.Lock()
+
+        def emit(text: str, origin: str) -> None:
+            verdict = gate.submit(text, source=origin)
+            with lock:
+                counts["scanned"] += 1
+                counts["accepted" if verdict.accepted else "denied"] += 1
+                if json_out:
+                    line = json.dumps(verdict.as_json(), ensure_ascii=False)
+                else:
+                    who = verdict.attendee.name if verdict.attendee else verdict.code[:40]
+                    mark = "ADMIT" if verdict.accepted else "DENY "
+                    line = f"{mark} {verdict.reason:<24} {who}" + (
+                        "  (offline)" if verdict.offline else ""
+                    )
+                typer.echo(line)
+                sys.stdout.flush()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            _read(source, emit)
+        gate.stop()
+        pending = gate.syncer.drain(sync_timeout)
+        summary: dict[str, Any] = {"type": "summary", **counts, "pending_upload": pending}
+        typer.echo(json.dumps(summary) if json_out else _summary_text(summary))
+    finally:
+        gate.close()
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary['scanned']} scanned, {summary['accepted']} accepted, "
+        f"{summary['denied']} denied, {summary['pending_upload']} waiting for upload"
+    )
+
+
+def _read(source: str, emit: Any) -> None:
+    """Feed every code from the source to `emit` until a finite source ends."""
+    if source == "-":
+        for line in sys.stdin.buffer:
+            raw = line.rstrip(b"\r\n")
+            if raw:
+                emit(raw.decode("utf-8", "replace"), "keyboard")
+        return
+    from scanner_app.decoder import Decoder
+    from scanner_app.frames import SourceError, open_source
+    from scanner_app.reader import CodeReader
+
+    try:
+        frames = open_source(source)
+    except SourceError as exc:
+        raise _fail(str(exc), 2) from None
+    reader = CodeReader(frames, Decoder(), on_code=lambda found: emit(found.text, "camera"))
+    reader.start()
+    try:
+        while not reader.done.wait(0.2):
+            pass
+    finally:
+        reader.stop()
+        reader.join()
+        frames.close()
