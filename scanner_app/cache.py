@@ -34,8 +34,8 @@ _UPSERT_ATTENDEE = (
 )
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_NO_STATE = _dumps({"zones": {}, "checkpoint_entries": {}})
 
 
 def apply_config(store: Store, event: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -98,7 +98,12 @@ def apply_events(store: Store, events: list[dict[str, Any]]) -> None:
 
 
 def _attendee_row(a: dict[str, Any], event_id: str, gen: int) -> tuple[Any, ...]:
-    state = {"zones": a.get("zones") or {}, "checkpoint_entries": a.get("checkpoint_entries") or {}}
+    zones, entries, tags = a.get("zones"), a.get("checkpoint_entries"), a.get("tags")
+    state = (
+        _dumps({"zones": zones or {}, "checkpoint_entries": entries or {}})
+        if zones or entries
+        else _NO_STATE
+    )
     first, last, email = a.get("first_name") or "", a.get("last_name") or "", a.get("email")
     return (
         a["id"],
@@ -107,13 +112,13 @@ def _attendee_row(a: dict[str, Any], event_id: str, gen: int) -> tuple[Any, ...]
         a.get("qr"),
         a.get("status", "valid"),
         a.get("ticket_type") or "",
-        _dumps(a.get("tags") or []),
+        _dumps(tags) if tags else "[]",
         first,
         last,
         email,
         a.get("valid_from"),
         a.get("valid_until"),
-        _dumps(state),
+        state,
         fold_key(first),
         fold_key(last),
         fold_key(email),
@@ -132,7 +137,7 @@ def apply_page(store: Store, event_id: str, page: dict[str, Any], *, gen: int) -
             gone.append((a["id"],))
         else:
             rows.append(_attendee_row(a, event_id, gen))
-    with store.transaction() as conn:
+    with store.relaxed() as conn:
         apply_config(store, page["event"], page)
         if rows:
             conn.executemany(_UPSERT_ATTENDEE, rows)
@@ -158,9 +163,15 @@ def finish_snapshot(store: Store, event_id: str, gen: int) -> int:
 
 def mark_reflected(store: Store, event_id: str, acked_before: int) -> None:
     """Readings the server acknowledged before a pull began are now in the pulled state."""
+    where = "reflected = 0 AND event_id = ? AND acked_at IS NOT NULL AND acked_at <= ?"
     with store.transaction() as conn:
-        conn.execute(
-            "UPDATE readings SET reflected = 1 WHERE reflected = 0 AND event_id = ?"
-            " AND acked_at IS NOT NULL AND acked_at <= ?",
+        deltas = conn.execute(
+            f"SELECT zone_key, sum(occupancy_delta) FROM readings WHERE {where}"
+            " AND zone_key IS NOT NULL GROUP BY zone_key",
             (event_id, acked_before),
+        ).fetchall()
+        conn.executemany(
+            "UPDATE zone_deltas SET delta = delta - ? WHERE zone_id = ?",
+            [(int(total), zone) for zone, total in deltas if total],
         )
+        conn.execute(f"UPDATE readings SET reflected = 1 WHERE {where}", (event_id, acked_before))

@@ -133,6 +133,8 @@ class Gate:
         self._client_lock = threading.Lock()
         self._ctx: _Context | None = None
         self._ctx_lock = threading.Lock()
+        self._device_id: str | None = None
+        self._config: GateConfig | None = None
         self.syncer = Syncer(self.store, self._get_client, self._event_ids, self._changed)
         hlc = self.store.get_meta("hlc")
         self._hlc = HLC.parse(hlc) if hlc else HLC.zero(self.device_id or "local")
@@ -162,7 +164,9 @@ class Gate:
     # -- pairing -----------------------------------------------------------------------------
     @property
     def device_id(self) -> str | None:
-        return self.store.get_meta("device_id")
+        if self._device_id is None:
+            self._device_id = self.store.get_meta("device_id")
+        return self._device_id
 
     @property
     def server_url(self) -> str | None:
@@ -216,6 +220,7 @@ class Gate:
             ("revoked", None),
         ):
             self.store.set_meta(key, value)
+        self._device_id = None
         self.syncer.state.revoked = False
         self.syncer.state.last_error = None
         self._hlc = HLC.zero(answer["device_id"])
@@ -281,8 +286,10 @@ class Gate:
 
     @property
     def config(self) -> GateConfig | None:
-        raw = self.store.get_json("config")
-        return None if raw is None else GateConfig(**raw)
+        if self._config is None:
+            raw = self.store.get_json("config")
+            self._config = None if raw is None else GateConfig(**raw)
+        return self._config
 
     def configure(
         self, event_id: str, checkpoint_id: str, direction: str = "in", operator: str = ""
@@ -307,6 +314,7 @@ class Gate:
             },
         )
         self._ctx = None
+        self._config = None
         self.syncer._pull_wake.set()
         self._changed()
         return config
@@ -403,13 +411,10 @@ class Gate:
         )
 
     def _resolve(self, ctx: _Context, code: str) -> tuple[Any, Ticket | None, Reason | None]:
-        rows = self.store.query(
-            "SELECT * FROM attendees WHERE code = ? AND event_id IN"
-            " (SELECT id FROM events) ORDER BY event_id != ? LIMIT 2",
-            (code, ctx.event_id),
-        )
+        rows = self.store.query("SELECT * FROM attendees WHERE code = ? LIMIT 8", (code,))
         if rows:
-            return rows[0], self._ticket(ctx, rows[0]), None
+            row = min(rows, key=lambda r: r["event_id"] != ctx.event_id)  # this event first
+            return row, self._ticket(ctx, row), None
         if not is_signed_code(code):
             return None, None, Reason.UNKNOWN_CODE
         try:
@@ -507,14 +512,9 @@ class Gate:
         )
         if zone is None:
             return None
-        local = self.store.one(
-            "SELECT coalesce(sum(occupancy_delta), 0) FROM readings"
-            " WHERE reflected = 0 AND zone_key = ?",
-            (ctx.zone["id"],),
-        )
-        return ZoneOccupancy(
-            zone["capacity"], int(zone["occupancy"]) + int(local[0] if local else 0)
-        )
+        local = self.store.one("SELECT delta FROM zone_deltas WHERE zone_id = ?", (ctx.zone["id"],))
+        extra = int(local[0]) if local else 0
+        return ZoneOccupancy(zone["capacity"], int(zone["occupancy"]) + extra)
 
     def _decide(
         self,
@@ -592,6 +592,13 @@ class Gate:
                         via,
                     ),
                 )
+                zone = _real_zone(verdict.zone)
+                if zone is not None and verdict.occupancy_delta:
+                    conn.execute(
+                        "INSERT INTO zone_deltas(zone_id, delta) VALUES (?, ?) ON CONFLICT"
+                        "(zone_id) DO UPDATE SET delta = zone_deltas.delta + excluded.delta",
+                        (zone, verdict.occupancy_delta),
+                    )
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('hlc', ?)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -720,14 +727,16 @@ class Gate:
             for row in self.store.query(
                 f"SELECT * FROM attendees WHERE {clause}{column} >= ? AND {column} < ?"
                 f" ORDER BY {column} LIMIT ?",
-                (*base, head, hi, limit * 4),
+                (*base, head, hi, limit * 2),
             ):
                 found.setdefault(row["id"], row)
+        exact = q.strip()
         for row in self.store.query(
-            f"SELECT * FROM attendees WHERE {clause}(code = ? OR id = ?) LIMIT 5",
-            (*base, q.strip(), q.strip()),
+            "SELECT * FROM attendees WHERE code = ? UNION ALL SELECT * FROM attendees WHERE id = ?",
+            (exact, exact),
         ):
-            found.setdefault(row["id"], row)
+            if event_id is None or row["event_id"] == event_id:
+                found.setdefault(row["id"], row)
 
         def matches(row: Any) -> bool:
             keys = (row["first_key"], row["last_key"], row["email_key"])

@@ -21,6 +21,7 @@ plain SQL on one connection guarded by a lock.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import unicodedata
@@ -99,7 +100,7 @@ class CachedCheckpoint(_Local, table=True):
 class CachedAttendee(_Local, table=True):
     __tablename__ = "attendees"
     __table_args__ = (
-        Index("ix_att_code", "event_id", "code"),
+        Index("ix_att_code", "code"),
         Index("ix_att_first", "event_id", "first_key"),
         Index("ix_att_last", "event_id", "last_key"),
         Index("ix_att_email", "event_id", "email_key"),
@@ -122,6 +123,14 @@ class CachedAttendee(_Local, table=True):
     email_key: str = _d("")
     walk_in: bool = _d(False)  # registered at this door; not yet confirmed by a pull
     gen: int = _d(0)
+
+
+class ZoneDelta(_Local, table=True):
+    """What this device's unreflected readings add to a zone's pulled occupancy."""
+
+    __tablename__ = "zone_deltas"
+    zone_id: str = Field(primary_key=True)
+    delta: int = _d(0)
 
 
 class LocalReading(_Local, table=True):
@@ -201,6 +210,8 @@ def fold_key(text: str | None) -> str:
     """The search form of a name or email: case-folded, accents removed ("Núñez" -> "nunez")."""
     if not text:
         return ""
+    if text.isascii():
+        return text.lower().strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
 
@@ -223,9 +234,13 @@ class Store:
             self.path, check_same_thread=False, isolation_level=None, timeout=10
         )
         self.conn.row_factory = sqlite3.Row
+        synchronous = os.environ.get("DOORCHECK_SCANNER_SYNCHRONOUS", "FULL").upper()
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("DOORCHECK_SCANNER_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+        self.synchronous = synchronous
         for pragma in (
             "journal_mode=WAL",
-            "synchronous=FULL",
+            f"synchronous={synchronous}",
             "foreign_keys=ON",
             "busy_timeout=10000",
             "cache_size=-32000",
@@ -264,6 +279,18 @@ class Store:
                 raise
             self._depth = 0
             self.conn.execute("COMMIT")
+
+    @contextmanager
+    def relaxed(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that need not survive a power cut (a pull page: it can be downloaded
+        again). Safe against a crash of the app all the same (WAL)."""
+        with self.lock:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.transaction() as conn:
+                    yield conn
+            finally:
+                self.conn.execute(f"PRAGMA synchronous={self.synchronous}")
 
     def query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -310,15 +337,3 @@ class Store:
             conn.execute("UPDATE readings SET summary = '{}'")
             conn.execute("UPDATE registrations SET first_name = '', last_name = '', email = NULL")
             conn.execute("UPDATE events SET cursor = NULL, public_key = NULL")
-
-
-_TABLES = (
-    Meta,
-    CachedEvent,
-    CachedTicketType,
-    CachedZone,
-    CachedCheckpoint,
-    CachedAttendee,
-    LocalReading,
-    LocalRegistration,
-)
