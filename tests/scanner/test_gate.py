@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner_app.admin import AdminClient, AdminError
 from scanner_app.gate import Gate, GateError, PairingError, WalkinInvalid
 from tests.conftest import serve
 from tests.scanner.conftest import Clock, Door
@@ -268,3 +269,34 @@ def test_pairing_errors_are_clear(door: Door, tmp_path: Path) -> None:
             gate.submit("x")  # not configured yet
     finally:
         gate.close()
+
+
+def test_admin_sees_and_resolves_a_double_admission(
+    door: Door, make_gate: Callable[..., Gate]
+) -> None:
+    one, two = make_gate("one"), make_gate("two", checkpoint="gate_b")
+    assert one.sync_now() and two.sync_now()
+    port = int(door.url.rsplit(":", 1)[1])
+    door.api.live.stop()
+    one.sync_now(timeout=1)
+    two.sync_now(timeout=1)
+    ana = door.people[0]
+    assert one.submit(ana["qr"]).accepted and two.submit(ana["qr"]).accepted  # both offline
+    door.api.live = serve(door.api.app, port)
+    assert one.sync_now() and two.sync_now()
+    with pytest.raises(AdminError, match="not an admin"):
+        AdminClient(door.url, "dk_live_nope").conflicts(door.event_id)
+    admin = AdminClient(door.url, door.org.admin_key)
+    try:
+        (conflict,) = admin.conflicts(door.event_id)
+        assert conflict["kind"] == "already_inside"
+        assert admin.conflict(conflict["id"])["id"] == conflict["id"]
+        resolved = admin.resolve(conflict["id"], "void_scan", "same person, re-scanned")
+        assert resolved["status"] == "resolved"
+        with pytest.raises(AdminError, match="resolved"):
+            admin.resolve(conflict["id"], "accept")
+        assert admin.conflicts(door.event_id) == []
+    finally:
+        admin.close()
+    assert one.sync_now()
+    assert one.stats().occupancy == 1
