@@ -25,8 +25,20 @@ def demo(
         "demo-data"
     ),
     attendees: Annotated[int, typer.Option(min=1, max=100_000, help="Demo attendees.")] = 300,
+    camera: Annotated[
+        str | None,
+        typer.Option("--camera", metavar="INDEX|PATH", help="Camera index or a video file."),
+    ] = None,
+    scanner_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the web scanner (with --web).")
+    ] = 8550,
+    no_scanner: Annotated[
+        bool, typer.Option("--no-scanner", help="Only the server (print and serve).")
+    ] = False,
 ) -> None:
     """Embedded server + demo event + scanner; prints URLs, the admin key and the ticket sheet."""
+    import threading
+
     import uvicorn
 
     from sync_server.app import create_app
@@ -34,7 +46,7 @@ def demo(
     from sync_server.db import session_scope
     from sync_server.demo import seed_demo
     from sync_server.migrate import upgrade
-    from sync_server.services.devices import create_enrolment, enroll
+    from sync_server.services.devices import create_enrolment
     from sync_server.settings import Settings
 
     data_dir = data_dir.resolve()
@@ -57,26 +69,71 @@ def demo(
             server_url=url,
             secret=app.state.secret,
         )
-    with session_scope(app.state.engine) as session:
-        device, token = enroll(
-            session, code=enrolment.code, name="Demo gate", secret=app.state.secret
-        )
-    (data_dir / "device.token").write_text(token)
-    typer.echo(f"server: {url}  (API docs: {url}/docs)")
-    typer.echo(
-        "scanner: not built yet (the Flet scanner app is a later issue); "
-        f"scan online meanwhile: POST {url}/v1/checkpoints/{seeded.entrance_id}/scans"
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
+    thread = threading.Thread(target=server.run, name="demo-server", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise fail(f"cannot start the server on port {port} (is it taken?)")
+        thread.join(0.05)
+
+    typer.echo(f"server: {url}  (API docs: {url}/docs)")
+    if no_scanner:
+        typer.echo("scanner: not started (--no-scanner)")
+    elif web:
+        typer.echo(f"scanner: http://127.0.0.1:{scanner_port}")
+    else:
+        typer.echo("scanner: desktop window")
     typer.echo(f"admin API key: {seeded.api_key}")
     typer.echo(f"ticket sheet: {sheet}")
     typer.echo(
         f"event: {seeded.event_id}  entrance: {seeded.entrance_id}  "
-        f"workshop: {seeded.workshop_id}  device: {device.id}"
+        f"workshop: {seeded.workshop_id}  enrolment code: {enrolment.code}"
     )
     typer.echo("press Ctrl+C to stop", err=True)
-    del web  # the browser scanner arrives with the scanner app
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    except OSError as exc:  # port taken
-        raise fail(f"cannot listen on port {port}: {exc.strerror or exc}") from exc
+        if no_scanner:
+            while thread.is_alive():
+                thread.join(0.5)
+        else:
+            _open_scanner(
+                url, enrolment.code, seeded, data_dir / "scanner", web, scanner_port, camera
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _open_scanner(
+    url: str,
+    code: str,
+    seeded: object,
+    folder: Path,
+    web: bool,
+    port: int,
+    camera: str | None,
+) -> None:
+    """Pair a real gate with the demo server over HTTP, put it on the entrance, open the app."""
+    from scanner_app.gate import Gate
+    from scanner_app.ui.app import AppOptions, run
+    from scanner_app.ui.camera import CameraHub
+
+    gate = Gate.open(folder)
+    try:
+        gate.pair(url, code, "Demo gate")
+        gate.configure(
+            seeded.event_id,  # type: ignore[attr-defined]
+            seeded.entrance_id,  # type: ignore[attr-defined]
+            "in",
+            "Demo",
+        )
+        gate.sync_now()
+        hub = CameraHub(gate, camera) if camera is not None else None
+        run(gate, web=web, port=port, options=AppOptions(camera=hub))
+    finally:
+        gate.close()

@@ -17,11 +17,14 @@ DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 
 
 def test_demo_serves_a_scannable_event(tmp_path: Path) -> None:
-    port = free_port()
+    port, scanner_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
             DOORCHECK,
             "demo",
+            "--web",
+            "--scanner-port",
+            str(scanner_port),
             "--port",
             str(port),
             "--data-dir",
@@ -62,8 +65,25 @@ def test_demo_serves_a_scannable_event(tmp_path: Path) -> None:
         assert len(people) == 40
         verdict = client.post(f"/v1/checkpoints/{entrance}/scans", json={"code": people[0]["qr"]})
         assert verdict.json()["verdict"]["status"] == "accepted"
-        devices = client.get("/v1/devices").json()["data"]
+        assert lines["scanner"] == f"http://127.0.0.1:{scanner_port}"
+        deadline = time.monotonic() + 60
+        devices: list[dict[str, str]] = []
+        while time.monotonic() < deadline:  # the demo pairs its gate over HTTP
+            devices = client.get("/v1/devices").json()["data"]
+            if devices and devices[0]["status"] == "active":
+                break
+            time.sleep(0.2)
         assert [d["status"] for d in devices] == ["active"]
+        page = None
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(lines["scanner"], timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert page is not None and page.status_code == 200 and "flutter" in page.text.lower()
+        gate_db = tmp_path / "demo" / "scanner" / "scanner.db"
+        assert gate_db.exists()
     finally:
         proc.terminate()
         proc.wait(15)
