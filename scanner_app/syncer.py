@@ -313,7 +313,7 @@ class Syncer:
             snapshot = cursor is None
             acked_before = self.store.ack_counter
             changed = False
-            self.state.syncing = True
+            self.state.syncing = snapshot or wait == 0  # not while merely long-polling
             try:
                 while True:
                     sent_at = time.time()

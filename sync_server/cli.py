@@ -40,6 +40,7 @@ def root(
 def _register() -> None:
     from scanner_app.cli_decode import decode
     from scanner_app.cli_gate import pair, scan
+    from scanner_app.cli_scanner import scanner
     from sync_server.cli_demo import demo
     from sync_server.cli_devices import devices_app
     from sync_server.cli_server import db_app, init, server
@@ -52,6 +53,7 @@ def _register() -> None:
     app.command("worker")(worker)
     app.command("pair")(pair)
     app.command("scan")(scan)
+    app.command("scanner")(scanner)
     app.command("decode")(decode)
     app.add_typer(db_app, name="db")
     app.add_typer(tools_app)

@@ -1,0 +1,64 @@
+"""`doorcheck scanner`: the Flet scanner app on this device's gate (desktop window, or the
+browser with `--web`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["scanner"]
+
+
+def scanner(
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the app to a browser instead of a window.")
+    ] = False,
+    camera: Annotated[
+        str | None,
+        typer.Option("--camera", metavar="INDEX|PATH", help="Camera index or a video file."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The gate's folder (cache, queue, credentials). Default: $DOORCHECK_DATA_DIR "
+            "or ~/.local/share/doorcheck.",
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the web app (with --web).")
+    ] = 8550,
+    lang: Annotated[
+        str, typer.Option(envvar="DOORCHECK_LANG", help="Language at start: en or es.")
+    ] = "en",
+    verdict_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.3,
+            max=60,
+            envvar="DOORCHECK_VERDICT_SECONDS",
+            help="How long an admit verdict stays on screen.",
+            hidden=True,
+        ),
+    ] = 1.5,
+) -> None:
+    """Open the scanner app: pair, choose a gate, scan with the camera or a handheld scanner."""
+    from scanner_app.gate import Gate
+    from scanner_app.ui.app import AppOptions, run
+    from scanner_app.ui.camera import CameraHub
+
+    gate = Gate.open(data_dir)
+    hub = CameraHub(gate, camera) if camera is not None else None
+    options = AppOptions(camera=hub, verdict_seconds=verdict_seconds, lang=lang)
+    if web:
+        typer.echo(f"scanner: http://127.0.0.1:{port}")
+    try:
+        run(gate, web=web, port=port, options=options)
+    finally:
+        gate.close()
+
+
+if __name__ == "__main__":
+    typer.run(scanner)

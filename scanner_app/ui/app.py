@@ -1,0 +1,416 @@
+"""The scanner app: one `DoorApp` per window shows the screens over a `Gate`.
+
+Gate calls run off the UI loop (`scanner_app.ui.handlers`); the gate's change notifications and
+the camera arrive from other threads through `page.run_task`. `run()` starts the whole app:
+`run(Gate.open(path), web=True, port=8550)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import flet as ft
+
+from scanner_app.state import EventChoice, GateConfig, GateStats, GateVerdict, SyncStatus
+from scanner_app.ui import viewmodel as vm
+from scanner_app.ui.camera import CameraHub, CameraListener
+from scanner_app.ui.handlers import GateActions
+from scanner_app.ui.i18n import texts
+from scanner_app.ui.port import AdminFactory, CoreErrors, GateLike, real_admin_factory
+from scanner_app.ui.sound import Sounds
+from scanner_app.ui.theme import apply_theme, palette
+from scanner_app.ui.viewmodel import Action, Screen
+from scanner_app.ui.views.activity import ActivityActions, ActivityScreen
+from scanner_app.ui.views.admin import AdminActions, AdminScreen
+from scanner_app.ui.views.frame import AppFrame, FrameActions
+from scanner_app.ui.views.pairing import PairActions, PairScreen, SetupActions, SetupScreen
+from scanner_app.ui.views.scan import ScanActions, ScanScreen
+from scanner_app.ui.views.search import SearchActions, SearchScreen
+from scanner_app.ui.views.status import status_bar
+from scanner_app.ui.views.verdict import verdict_view
+from scanner_app.ui.views.walkin import WalkinActions, WalkinScreen
+
+__all__ = ["AppOptions", "DoorApp", "main", "run"]
+
+log = logging.getLogger(__name__)
+S = TypeVar("S")
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+TICK_SECONDS = 15.0  # relative times ("synced 2 min ago") are redrawn this often
+REFOCUS_DELAY = 0.3
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    camera: CameraHub | None = None
+    verdict_seconds: float = vm.ADMIT_SECONDS
+    lang: str = "en"
+    high_contrast: bool = False
+    sounds: bool = True
+    errors: CoreErrors | None = None  # default: the real core's (`CoreErrors.real()`)
+    admin_factory: AdminFactory | None = None  # default: `scanner_app.admin.AdminClient`
+
+
+@dataclass
+class _Session:
+    """What one window holds while it is open."""
+
+    closed: bool = False
+    unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+    verdict_serial: int = 0
+    refreshing: bool = False
+    refresh_again: bool = False
+
+
+class DoorApp:
+    def __init__(self, page: ft.Page, gate: GateLike, options: AppOptions | None = None) -> None:
+        self.page = page
+        self.gate = gate
+        self.options = options or AppOptions()
+        self.errors = self.options.errors or CoreErrors.real()
+        self.admin_factory = self.options.admin_factory or real_admin_factory
+        self.lang = texts(self.options.lang).lang
+        self.t = texts(self.lang)
+        self.colours = palette(self.options.high_contrast)
+        self.session = _Session()
+        self.screen = Screen.PAIR
+        self.events: list[EventChoice] = []
+        self.config: GateConfig | None = None
+        self.status: SyncStatus | None = None
+        self.stats: GateStats | None = None
+        self.revoked = False
+        self.sounds = Sounds(self.options.sounds)
+        self.actions = GateActions(self)
+        self._screens: dict[Screen, Any] = {}
+        self.frame = self._build_frame()
+
+    def _build_frame(self) -> AppFrame:
+        actions = FrameActions(
+            self.toggle_language, self.toggle_contrast, self.actions.change_gate, self.show
+        )
+        return AppFrame(self.t, self.lang, self.colours, actions)
+
+    # -- start and stop --------------------------------------------------------------------
+    async def start(self) -> None:
+        page = self.page
+        page.title = self.t("app.title")
+        page.padding = 0
+        apply_theme(page, self.colours)
+        page.on_keyboard_event = self._on_key
+        page.on_disconnect = self.close
+        page.on_connect = self._reconnected
+        page.add(self.frame.root)
+        self._subscribe()
+        paired, revoked, config = await asyncio.to_thread(
+            lambda: (self.gate.paired, self.gate.revoked, self.gate.config)
+        )
+        self.config, self.revoked = config, revoked
+        if paired:
+            self.events = await asyncio.to_thread(self.gate.events)
+        await self.read_status()
+        await self.show(vm.start_screen(paired=paired, revoked=revoked, config=config))
+        self._start_loops()
+
+    def _subscribe(self) -> None:
+        session = self.session
+        session.closed = False
+        session.unsubscribe.append(self.gate.subscribe(lambda: self._from_thread(self.refresh)))
+        if self.options.camera is not None:
+            listener = CameraListener(
+                verdict=lambda v: self._from_thread(self.show_verdict, v),
+                pairing=lambda uri: self._from_thread(self.actions.camera_pairing, uri),
+                problem=lambda msg: self._from_thread(self.actions.camera_problem, msg),
+            )
+            session.unsubscribe.append(self.options.camera.subscribe(listener))
+
+    def _start_loops(self) -> None:
+        self.page.run_task(self._tick_loop)
+        if self.options.camera is not None:
+            self.page.run_task(self._preview_loop)
+
+    def close(self) -> None:
+        """The window went away: stop its loops and listeners (the gate keeps running)."""
+        self.session.closed = True
+        for unsubscribe in self.session.unsubscribe:
+            unsubscribe()
+        self.session.unsubscribe.clear()
+
+    def _reconnected(self) -> None:
+        if self.session.closed:
+            self._subscribe()
+            self._start_loops()
+            self._from_thread(self.refresh)
+
+    def _from_thread(self, handler: Callable[..., Any], *args: Any) -> None:
+        if not self.session.closed:
+            self.page.run_task(handler, *args)
+
+    # -- screens ---------------------------------------------------------------------------
+    async def show(self, screen: Screen) -> None:
+        self.screen = screen
+        self.frame.show(screen, self._screen(screen).root)
+        self.draw_status()
+        if screen is Screen.SCAN:
+            self.show_gate()
+        if screen is Screen.ACTIVITY:
+            await self._load_activity()
+        self.page.update()
+        if screen is Screen.SCAN:
+            await self._focus_code()
+            if self.options.camera is not None:
+                await asyncio.to_thread(self.options.camera.start)
+
+    def screen_of(self, kind: type[S]) -> S | None:
+        """The built screen of that class, if any (handlers answer into it)."""
+        return next((s for s in self._screens.values() if isinstance(s, kind)), None)
+
+    def forget_screens(self, *screens: Screen) -> None:
+        for screen in screens:
+            self._screens.pop(screen, None)
+
+    def _screen(self, screen: Screen) -> Any:
+        if screen in (Screen.PAIR, Screen.SETUP):  # always fresh: pairing state, event list
+            self._screens.pop(screen, None)
+        if screen not in self._screens:
+            self._screens[screen] = self._build_screen(screen)
+        return self._screens[screen]
+
+    def _build_screen(self, screen: Screen) -> Any:
+        t, colours, a = self.t, self.colours, self.actions
+        if screen is Screen.PAIR:
+            return PairScreen(t, colours, PairActions(a.pair, a.pair_uri), revoked=self.revoked)
+        if screen is Screen.SETUP:
+            setup = SetupActions(a.configure, a.refresh_events)
+            return SetupScreen(t, colours, setup, self.events, self.config)
+        if screen is Screen.SCAN:
+            camera = self.options.camera
+            scan = ScanScreen(
+                t,
+                colours,
+                ScanActions(a.submit_code, a.set_direction, self._keep_focus),
+                has_camera=camera is not None,
+            )
+            if camera is not None and camera.problem:
+                scan.show_camera_problem(camera.problem)
+            return scan
+        if screen is Screen.SEARCH:
+            search = SearchActions(a.search, a.open_attendee, a.check_attendee)
+            return SearchScreen(t, colours, search)
+        if screen is Screen.WALKIN:
+            event = self._event()
+            types = event.ticket_types if event else ()
+            return WalkinScreen(t, colours, WalkinActions(a.register), types)
+        if screen is Screen.ACTIVITY:
+            return ActivityScreen(t, colours, ActivityActions(a.sync_now))
+        return AdminScreen(t, colours, AdminActions(a.load_conflicts, a.resolve_conflict))
+
+    def _event(self) -> EventChoice | None:
+        if self.config is None:
+            return None
+        return next((e for e in self.events if e.id == self.config.event_id), None)
+
+    def show_gate(self) -> None:
+        scan = self.screen_of(ScanScreen)
+        if scan is None or self.config is None:
+            return
+        cp = vm.find_checkpoint(self.events, self.config.checkpoint_id)
+        name = cp.name if cp else self.config.checkpoint_id
+        scan.show_gate(name, self.config.direction, vm.directions_for(cp))
+
+    # -- settings --------------------------------------------------------------------------
+    async def toggle_language(self) -> None:
+        self.lang = vm.other_lang(self.lang)
+        self.t = texts(self.lang)
+        await self._rebuild()
+
+    async def toggle_contrast(self) -> None:
+        self.colours = palette(not self.colours.high_contrast)
+        apply_theme(self.page, self.colours)
+        await self._rebuild()
+
+    async def _rebuild(self) -> None:
+        self._screens.clear()
+        self.frame = self._build_frame()
+        self.page.controls = [self.frame.root]
+        self.page.title = self.t("app.title")
+        await self.show(self.screen)
+
+    # -- keyboard --------------------------------------------------------------------------
+    async def _on_key(self, e: ft.KeyboardEvent) -> None:
+        action = vm.shortcut(e.key, ctrl=e.ctrl, alt=e.alt, shift=e.shift)
+        configured = self.screen in vm.NAV_SCREENS
+        target = vm.SCREEN_OF_ACTION.get(action) if action else None
+        if target is not None and configured:
+            await self.show(target)
+        elif action is Action.DISMISS:
+            if self.frame.overlay_shown:
+                await self.dismiss_verdict()
+            elif configured and self.screen is not Screen.SCAN:
+                await self.show(Screen.SCAN)
+        elif action is Action.TOGGLE_DIRECTION and configured and self.config is not None:
+            cp = vm.find_checkpoint(self.events, self.config.checkpoint_id)
+            if len(vm.directions_for(cp)) > 1:
+                await self.actions.set_direction("out" if self.config.direction == "in" else "in")
+        elif action is Action.TOGGLE_LANGUAGE:
+            await self.toggle_language()
+        elif action is Action.SYNC_NOW and configured:
+            await self.actions.sync_now()
+
+    # -- verdicts --------------------------------------------------------------------------
+    async def show_verdict(self, verdict: GateVerdict) -> None:
+        look = vm.verdict_look(verdict, self.t, hold_seconds=self.options.verdict_seconds)
+        self.frame.show_overlay(verdict_view(look, self.colours, self.t, self.dismiss_verdict))
+        self.session.verdict_serial += 1
+        self.page.update()
+        self.page.run_task(self.sounds.play, look.tone)
+        self.page.run_task(self._hide_later, self.session.verdict_serial, look.hold_seconds)
+
+    async def _hide_later(self, serial: int, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if serial == self.session.verdict_serial and self.frame.overlay_shown:
+            await self.dismiss_verdict()
+
+    async def dismiss_verdict(self) -> None:
+        self.session.verdict_serial += 1
+        self.frame.show_overlay(None)
+        self.page.update()
+        if self.screen is Screen.SCAN:
+            await self._focus_code()
+
+    async def _focus_code(self) -> None:
+        scan = self.screen_of(ScanScreen)
+        if scan is not None and not self.session.closed:
+            with contextlib.suppress(RuntimeError, TimeoutError):
+                await scan.focus()
+
+    async def _keep_focus(self) -> None:
+        """Handheld scanners type into whatever has focus: give it back to the code field."""
+        await asyncio.sleep(REFOCUS_DELAY)
+        if self.screen is Screen.SCAN:
+            await self._focus_code()
+
+    # -- status ----------------------------------------------------------------------------
+    async def read_status(self) -> None:
+        def read() -> tuple[SyncStatus, GateStats | None]:
+            status = self.gate.status()
+            return status, self.gate.stats() if self.gate.config is not None else None
+
+        self.status, self.stats = await asyncio.to_thread(read)
+
+    def draw_status(self, *, syncing: bool = False) -> None:
+        if self.status is None:
+            return
+        look = vm.status_look(self.status, self.stats, datetime.now(UTC), self.t, syncing=syncing)
+        self.frame.show_status(status_bar(look, self.colours, self.t))
+
+    async def refresh(self) -> None:
+        """Re-read status (and the activity lists when shown); coalesces bursts of changes."""
+        session = self.session
+        if session.refreshing:
+            session.refresh_again = True
+            return
+        session.refreshing = True
+        try:
+            while True:
+                session.refresh_again = False
+                await self.read_status()
+                assert self.status is not None
+                if self.status.revoked and not self.revoked:
+                    self.revoked = True
+                    await self.show(Screen.PAIR)
+                self.draw_status()
+                if self.screen is Screen.ACTIVITY:
+                    await self._load_activity()
+                if not session.refresh_again or session.closed:
+                    break
+        finally:
+            session.refreshing = False
+        if not session.closed:
+            self.page.update()
+
+    async def _load_activity(self) -> None:
+        screen = self.screen_of(ActivityScreen)
+        if screen is None or self.status is None:
+            return
+        recent, outbox = await asyncio.to_thread(
+            lambda: (self.gate.recent(50), self.gate.outbox(100))
+        )
+        now = datetime.now(UTC)
+        look = vm.status_look(self.status, self.stats, now, self.t)
+        screen.show(self.status, look, recent, outbox, now)
+
+    # -- loops -----------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        while not self.session.closed:
+            await asyncio.sleep(TICK_SECONDS)
+            if not self.session.closed:
+                await self.refresh()
+
+    async def _preview_loop(self) -> None:
+        """Stream the camera into the scan screen; `render_encoded` paces it to the display."""
+        camera = self.options.camera
+        assert camera is not None
+        shown = -1
+        while not self.session.closed:
+            scan = self.screen_of(ScanScreen)
+            if self.screen is not Screen.SCAN or scan is None or camera.frame_seq == shown:
+                await asyncio.sleep(0.02)
+                continue
+            seq, jpeg = await asyncio.to_thread(camera.jpeg)
+            if jpeg is None or seq == shown:
+                await asyncio.sleep(0.02)
+                continue
+            shown = seq
+            try:
+                await scan.preview.render_encoded(jpeg)
+            except (TimeoutError, RuntimeError) as exc:  # tab hidden or gone, or rebuilt
+                log.debug("preview frame dropped: %s", exc)
+                await asyncio.sleep(0.5)
+
+
+async def main(page: ft.Page, gate: GateLike, options: AppOptions | None = None) -> DoorApp:
+    """Flet entry point for one window: `ft.run(lambda page: main(page, gate))`."""
+    app = DoorApp(page, gate, options)
+    await app.start()
+    return app
+
+
+def run(
+    gate: GateLike,
+    *,
+    web: bool = False,
+    port: int = 8550,
+    options: AppOptions | None = None,
+    assets_dir: Path = ASSETS_DIR,
+) -> None:
+    """Run the app until its window (desktop) or server (web) stops; starts and stops the gate,
+    stops the camera (the first window to show the scan screen starts it)."""
+    options = options or AppOptions()
+
+    async def session(page: ft.Page) -> None:
+        await main(page, gate, options)
+
+    gate.start()
+    try:
+        if web:
+            ft.run(
+                session,
+                view=ft.AppView.WEB_BROWSER,
+                host="127.0.0.1",
+                port=port,
+                assets_dir=str(assets_dir),
+                no_cdn=True,
+            )
+        else:
+            ft.run(session, assets_dir=str(assets_dir))
+    finally:
+        if options.camera is not None:
+            options.camera.stop()
+        gate.stop()

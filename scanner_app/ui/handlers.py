@@ -1,0 +1,201 @@
+"""What the screens ask of the gate: each handler runs one blocking gate call off the UI loop
+(`asyncio.to_thread`) and hands the answer back to a screen or to the verdict overlay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import flet as ft
+
+from scanner_app.ui import viewmodel as vm
+from scanner_app.ui.port import AdminLike, field_errors
+from scanner_app.ui.viewmodel import Screen
+from scanner_app.ui.views.admin import AdminScreen
+from scanner_app.ui.views.pairing import PairScreen
+from scanner_app.ui.views.scan import ScanScreen
+from scanner_app.ui.views.search import SearchScreen
+from scanner_app.ui.views.walkin import WalkinScreen
+
+if TYPE_CHECKING:
+    from scanner_app.ui.app import DoorApp
+
+__all__ = ["GateActions"]
+
+T = TypeVar("T")
+
+
+class GateActions:
+    """The callbacks the screens are built with; `app` draws the results."""
+
+    def __init__(self, app: DoorApp) -> None:
+        self.app = app
+        self.gate = app.gate
+        self.admin: AdminLike | None = None
+        self._search_serial = 0
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Run a blocking gate call off the loop; a refusal by the core becomes a message."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except self.app.errors.gate as exc:
+            self._toast(str(exc))
+            return None
+
+    def _toast(self, message: str) -> None:
+        self.app.page.show_dialog(
+            ft.SnackBar(content=ft.Text(message, size=18), duration=ft.Duration(seconds=5))
+        )
+
+    # -- scanning ----------------------------------------------------------------------------
+    async def submit_code(self, text: str) -> None:
+        verdict = await self._call(self.gate.submit, text, source="keyboard")
+        if verdict is not None:
+            await self.app.show_verdict(verdict)
+
+    async def set_direction(self, direction: str) -> None:
+        await self._call(self.gate.set_direction, direction)
+        self.app.config = await asyncio.to_thread(lambda: self.gate.config)
+        self.app.show_gate()
+        self.app.page.update()
+
+    async def camera_problem(self, message: str) -> None:
+        scan = self.app.screen_of(ScanScreen)
+        if scan is not None:
+            scan.show_camera_problem(message)
+            self.app.page.update()
+
+    # -- pairing and setup -------------------------------------------------------------------
+    async def pair(self, server_url: str, code: str, name: str) -> None:
+        await self._pair(self.gate.pair, server_url, code, name)
+
+    async def pair_uri(self, uri: str, name: str) -> None:
+        await self._pair(self.gate.pair_uri, uri, name)
+
+    async def camera_pairing(self, uri: str) -> None:
+        """A pairing QR held up to the camera while the pairing screen is open."""
+        screen = self.app.screen_of(PairScreen)
+        if self.app.screen is Screen.PAIR and screen is not None:
+            screen.uri.value = uri
+            await screen.submit()
+
+    async def _pair(self, fn: Callable[..., None], *args: str) -> None:
+        app = self.app
+        try:
+            await asyncio.to_thread(fn, *args)
+        except (app.errors.pairing, app.errors.gate) as exc:
+            screen = app.screen_of(PairScreen)
+            if screen is not None:
+                screen.show_error(str(exc))
+            return
+        app.revoked = False
+        await asyncio.to_thread(self.gate.start)  # the sync loop runs only on a paired gate
+        app.events = await asyncio.to_thread(self.gate.events)
+        app.config = await asyncio.to_thread(lambda: self.gate.config)
+        await app.read_status()
+        await app.show(Screen.SETUP)
+
+    async def configure(self, event_id: str, checkpoint_id: str, direction: str, op: str) -> None:
+        config = await self._call(self.gate.configure, event_id, checkpoint_id, direction, op)
+        if config is None:
+            return
+        self.app.config = config
+        self.app.forget_screens(Screen.WALKIN, Screen.SEARCH)  # they belong to the event
+        self.admin = None
+        await self.app.read_status()
+        await self.app.show(Screen.SCAN)
+
+    async def refresh_events(self) -> None:
+        await self._call(self.gate.sync_now)
+        self.app.events = await asyncio.to_thread(self.gate.events)
+        await self.app.read_status()
+        await self.app.show(Screen.SETUP)
+
+    async def change_gate(self) -> None:
+        self.app.events = await asyncio.to_thread(self.gate.events)
+        await self.app.show(Screen.SETUP)
+
+    # -- search and manual check-in ----------------------------------------------------------
+    async def search(self, query: str) -> None:
+        self._search_serial += 1
+        serial = self._search_serial
+        people = await asyncio.to_thread(self.gate.search, query)
+        screen = self.app.screen_of(SearchScreen)
+        if serial == self._search_serial and screen is not None:  # an older answer is dropped
+            screen.show_results(people)
+
+    async def open_attendee(self, attendee_id: str) -> None:
+        att = await asyncio.to_thread(self.gate.attendee, attendee_id)
+        screen = self.app.screen_of(SearchScreen)
+        if att is not None and screen is not None:
+            screen.show_attendee(att)
+
+    async def check_attendee(self, attendee_id: str, direction: str) -> None:
+        verdict = await self._call(self.gate.check_in_attendee, attendee_id, direction)
+        if verdict is None:
+            return
+        await self.open_attendee(attendee_id)
+        await self.app.show_verdict(verdict)
+
+    # -- walk-ins ----------------------------------------------------------------------------
+    async def register(
+        self, first_name: str, last_name: str, email: str, ticket_type: str, tags: list[str]
+    ) -> None:
+        app = self.app
+        screen = app.screen_of(WalkinScreen)
+        try:
+            verdict = await asyncio.to_thread(
+                self.gate.register_walkin, first_name, last_name, email, ticket_type, tags
+            )
+        except app.errors.walkin as exc:
+            if screen is not None:
+                errors = field_errors(exc)
+                screen.show_errors({k: vm.field_error_text(v, app.t) for k, v in errors.items()})
+            return
+        except app.errors.gate as exc:
+            if screen is not None:
+                screen.show_errors({}, str(exc))
+            return
+        if screen is not None:
+            screen.reset()
+        await app.show_verdict(verdict)
+
+    # -- sync --------------------------------------------------------------------------------
+    async def sync_now(self) -> None:
+        self.app.draw_status(syncing=True)
+        self.app.page.update()
+        await self._call(self.gate.sync_now)
+        await self.app.refresh()
+
+    # -- admin -------------------------------------------------------------------------------
+    async def load_conflicts(self, api_key: str) -> None:
+        app = self.app
+        screen = app.screen_of(AdminScreen)
+        url = app.status.server_url if app.status else None
+        if screen is None:
+            return
+        if not url or app.config is None:
+            screen.show_error(app.t("admin.no_server"))
+            return
+        try:
+            self.admin = app.admin_factory(url, api_key)
+            conflicts = await asyncio.to_thread(self.admin.conflicts, app.config.event_id, "open")
+        except app.errors.admin as exc:
+            self.admin = None
+            screen.show_error(str(exc))  # the admin client speaks plain sentences
+            return
+        screen.show_conflicts(conflicts)
+
+    async def resolve_conflict(self, conflict_id: str, resolution: str, note: str) -> None:
+        app = self.app
+        screen = app.screen_of(AdminScreen)
+        if self.admin is None or screen is None or app.config is None:
+            return
+        try:
+            await asyncio.to_thread(self.admin.resolve, conflict_id, resolution, note)
+            conflicts = await asyncio.to_thread(self.admin.conflicts, app.config.event_id, "open")
+        except app.errors.admin as exc:
+            screen.show_error(str(exc))  # the admin client speaks plain sentences
+            return
+        screen.show_conflicts(conflicts)

@@ -1,0 +1,1 @@
+"""One module per screen; each renders `scanner_app.state` values and forwards events."""
