@@ -116,7 +116,7 @@ def scan(
         counts = {"scanned": 0, "accepted": 0, "denied": 0}
         lock = threading.Lock()
 
-        def emit(text: str, origin: str) -> None:
+        def emit(text: str | bytes, origin: str) -> None:
             verdict = gate.submit(text, source=origin)
             with lock:
                 counts["scanned"] += 1
@@ -124,7 +124,7 @@ def scan(
                 if json_out:
                     line = json.dumps(verdict.as_json(), ensure_ascii=False)
                 else:
-                    who = verdict.attendee.name if verdict.attendee else verdict.code[:40]
+                    who = verdict.attendee.name if verdict.attendee else repr(verdict.code[:40])
                     mark = "ADMIT" if verdict.accepted else "DENY "
                     line = f"{mark} {verdict.reason:<24} {who}" + (
                         "  (offline)" if verdict.offline else ""
@@ -165,7 +165,7 @@ def _read(source: str, emit: Any) -> None:
         frames = open_source(source)
     except SourceError as exc:
         raise _fail(str(exc), 2) from None
-    reader = CodeReader(frames, Decoder(), on_code=lambda found: emit(found.text, "camera"))
+    reader = CodeReader(frames, Decoder(), on_code=lambda found: emit(found.code, "camera"))
     reader.start()
     try:
         while not reader.done.wait(0.2):

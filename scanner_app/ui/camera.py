@@ -136,8 +136,8 @@ class CameraHub:
             return  # nothing to check against yet: the window shows the setup screen
         from scanner_app.gate import GateError
 
-        try:
-            verdict = self.gate.submit(text, source="camera")
+        try:  # raw bytes for binary content: the gate rejects them as malformed
+            verdict = self.gate.submit(getattr(found, "code", text), source="camera")
         except GateError as exc:
             log.warning("camera code not checked: %s", exc)
             return

@@ -13,8 +13,6 @@ every item a committed group holds.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
