@@ -155,7 +155,7 @@ def _read(source: str, emit: Any) -> None:
         for line in sys.stdin.buffer:
             raw = line.rstrip(b"\r\n")
             if raw:
-                emit(raw.decode("utf-8", "replace"), "keyboard")
+                emit(raw, "keyboard")
         return
     from scanner_app.decoder import Decoder
     from scanner_app.frames import SourceError, open_source

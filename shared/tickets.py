@@ -55,8 +55,9 @@ _UINT16_MAX = 0xFFFF
 _UINT32_MAX = 0xFFFFFFFF
 # Raw input longer than this is refused before decoding or stripping (a 10 MB paste stays cheap).
 _MAX_RAW_LENGTH = 4 * MAX_CODE_LENGTH
-# Cc (C0, DEL, C1 controls) and lone surrogates; everything else printable is a possible code.
-_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Cc (C0, DEL, C1 controls), lone surrogates and U+FFFD (bytes a reader could not read as
+# text); everything else printable is a possible code.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
 _KEY_INFO = b"doorcheck ticket key"
 _KEY_TOKEN_VERSION = "v1"
 _NONCE_SIZE = 12

@@ -13,6 +13,7 @@ from typing import Any
 from scanner_app.gate import Gate
 from tests.conftest import DOORCHECK, serve
 from tests.scanner.conftest import Door
+from tests.scanner.qrframes import empty_frame, qr_frame, write_image_dir
 
 
 def _paired(door: Door, make_gate: Callable[..., Gate], name: str = "kiosk") -> Path:
@@ -172,3 +173,38 @@ def test_pair_command(door: Door, tmp_path: Path) -> None:
         [DOORCHECK, "pair", "--data-dir", str(tmp_path / "f")], capture_output=True, timeout=60
     )
     assert missing.returncode == 1 and b"--server and --code" in missing.stderr
+
+
+def test_scan_reads_an_image_folder_through_the_real_decoder(
+    door: Door, make_gate: Callable[..., Gate], tmp_path: Path
+) -> None:
+    data_dir = _paired(door, make_gate)
+    ana, bo = door.people[0], door.people[1]
+    frames = [
+        empty_frame(1),
+        qr_frame(ana["qr"], perspective=0.3, seed=2),
+        qr_frame(ana["qr"], perspective=0.3, noise=4, seed=3),  # still in view: read once
+        empty_frame(4),
+        *[empty_frame(10 + i) for i in range(12)],  # long enough for the code to leave
+        qr_frame(bo["qr"], inverted=True, blur=0.8, seed=5),  # dark-mode phone screen
+        empty_frame(30),
+        qr_frame(b"\x00\x01\xfe\xffbinary", seed=6),
+        empty_frame(31),
+        qr_frame("HELLO-WORLD", rotation=20, seed=7),
+    ]
+    folder = tmp_path / "frames"
+    write_image_dir(folder, frames)
+    done = subprocess.run(
+        _scan_args(door, data_dir, "--source", str(folder)),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    *verdicts, summary = _lines(done.stdout.decode())
+    assert [(v["reason"], (v["attendee"] or {}).get("first_name")) for v in verdicts] == [
+        ("ok", "Ana"),
+        ("ok", "Bo"),
+        ("malformed_code", None),
+        ("unknown_code", None),
+    ]
+    assert summary["scanned"] == 4 and summary["pending_upload"] == 0
