@@ -403,15 +403,22 @@ class Syncer:
         if client is None or self.state.revoked:
             return False
         deadline = time.monotonic() + timeout
-        if self.running:  # let the loops do it; wait for an empty outbox and a fresh pull
-            pulls = self.pulls_done
+        if self.running:  # the pusher uploads; this thread pulls once without waiting
             self._push_wake.set()
-            self._pull_wake.set()
-            while time.monotonic() < deadline and not self.state.revoked:
-                if self.pending_count() == 0 and self.pulls_done > pulls:
-                    return True
+            while self.pending_count() and time.monotonic() < deadline:
+                if self.state.revoked or (not self.state.online and self.state.failures):
+                    break
                 time.sleep(0.05)
-            return False
+            try:
+                for event_id in self._event_ids():
+                    self.pull_once(client, event_id, wait=0)
+            except Revoked as exc:
+                self._revoked(exc)
+                return False
+            except SyncError as exc:
+                self._failed(exc)
+                return False
+            return self.pending_count() == 0
         try:
             while self.pending_count() and time.monotonic() < deadline:
                 if self.push_once(client) == 0:

@@ -300,3 +300,15 @@ def test_admin_sees_and_resolves_a_double_admission(
         admin.close()
     assert one.sync_now()
     assert one.stats().occupancy == 1
+
+
+def test_sync_now_while_the_loops_run(door: Door, make_gate: Callable[..., Gate]) -> None:
+    gate = make_gate()
+    gate.start()
+    assert wait_for(lambda: gate.status().attendees_cached == 3)
+    verdict = gate.submit(door.people[0]["qr"])
+    late = add_attendee(door.org, door.event_id, first_name="Late", last_name="Comer")
+    assert gate.sync_now(timeout=20)  # uploads through the loop, pulls at once
+    assert gate.attendee(late["id"]) is not None
+    assert [s["id"] for s in door.server_scans()] == [verdict.id]
+    gate.stop()
