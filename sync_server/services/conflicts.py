@@ -118,17 +118,7 @@ def resolve_conflict(
     if resolution is Resolution.VOID_SCAN and conflict.scan_ids:
         _void(session, conflict.event_id, conflict.scan_ids[0])
     elif resolution is Resolution.REVOKE_TICKET:
-        for attendee_id in conflict.attendee_ids:
-            conn.execute(
-                update(ATTENDEES)
-                .where(ATTENDEES.c.id == attendee_id)
-                .values(
-                    status="revoked",
-                    status_changed_at=utcnow(),
-                    updated_at=utcnow(),
-                    seq=bump_seq(session, conflict.event_id),
-                )
-            )
+        _revoke(session, conflict)
     elif resolution is Resolution.MERGE and conflict.registration_id:
         _merge_registration(session, conflict)
     conflict.status = "resolved"
@@ -140,6 +130,51 @@ def resolve_conflict(
     _announce(conn, conflict.organization_id, "conflict.resolved", conflict.model_dump())
     session.commit()
     return conflict
+
+
+def _revoke(session: Session, conflict: Conflict) -> None:
+    """The conflict's tickets stop admitting; each one that was not revoked yet is announced as
+    `attendee.status_changed`, like a status change through the API."""
+    conn = session.connection()
+    before = conn.execute(
+        select(ATTENDEES)
+        .where(ATTENDEES.c.id.in_(conflict.attendee_ids), ATTENDEES.c.status != "revoked")
+        .with_for_update()
+    ).all()
+    if not before:
+        return
+    now = utcnow()
+    for row in before:  # each row its own sequence number, as pulls page by it
+        conn.execute(
+            update(ATTENDEES)
+            .where(ATTENDEES.c.id == row.id)
+            .values(
+                status="revoked",
+                status_changed_at=now,
+                updated_at=now,
+                seq=bump_seq(session, conflict.event_id),
+            )
+        )
+    subs = outbox.subscribers(conn, conflict.organization_id)
+    if not outbox.wanted(subs, "attendee.status_changed", conflict.event_id):
+        return
+    event = messages.event_ref(conn, conflict.event_id)
+    types = messages.ticket_type_refs(conn, {row.ticket_type_id for row in before})
+    items = [
+        outbox.Emission(
+            conflict.event_id,
+            "attendee.status_changed",
+            {
+                "event": event,
+                "attendee": messages.attendee_data(
+                    {**row._asdict(), "status": "revoked"}, types.get(row.ticket_type_id, {})
+                ),
+                "previous_status": row.status,
+            },
+        )
+        for row in before
+    ]
+    outbox.emit_many(conn, subs, organization_id=conflict.organization_id, items=items)
 
 
 def _void(session: Session, event_id: str, scan_id: str) -> None:

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -390,6 +390,38 @@ def test_offline_readings_imports_and_conflicts_are_queued(
     assert checkin["scanned_at"] == rfc3339(sent), "the original time, as the device scanned"
     door = [json.loads(b)["data"] for t, b in rows if t == "attendee.registered"]
     assert {d["source"] for d in door} == {"import", "api", "door"}
+
+
+def test_revoking_a_conflicts_ticket_announces_the_status_change(
+    api: Api, org: Org, receiver: Receiver
+) -> None:
+    from tests.server.test_sync import Gate
+
+    setup = setup_event(org)
+    add_endpoint(api, org, receiver.url, ["attendee.status_changed", "conflict.resolved"])
+    person = add_attendee(org, setup["id"], email="twice@example.com")
+    gate_a, gate_b = Gate(api, org, "Gate A"), Gate(api, org, "Gate B")
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    gate_a.push([gate_a.reading(setup["id"], setup["gate_a"]["id"], person["qr"], at=t0)])
+    late = gate_b.reading(
+        setup["id"], setup["gate_b"]["id"], person["qr"], at=t0 + timedelta(minutes=1)
+    )
+    conflict_id = gate_b.push([late])[0]["conflict_id"]
+    assert conflict_id
+    resolved = org.client.post(
+        f"/v1/conflicts/{conflict_id}/resolve", json={"resolution": "revoke_ticket"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    with Session(api.app.state.engine) as session:
+        rows = session.execute(select(WebhookMessage.type, WebhookMessage.body)).all()
+    assert Counter(t for t, _ in rows) == {"attendee.status_changed": 1, "conflict.resolved": 1}
+    changed = next(json.loads(b)["data"] for t, b in rows if t == "attendee.status_changed")
+    assert changed["previous_status"] == "valid"
+    assert changed["attendee"]["id"] == person["id"]
+    assert changed["attendee"]["status"] == "revoked"
+    assert changed["event"]["id"] == setup["id"]
+    fetched = org.client.get(f"/v1/events/{setup['id']}/attendees/{person['id']}").json()
+    assert fetched["status"] == "revoked"
 
 
 @pytest.mark.postgres
