@@ -97,6 +97,14 @@ def init(
         typer.echo(f"admin API key (shown once): {key}")
 
 
+def configure_logging() -> None:
+    """Our own INFO lines on stderr; httpx's line per request (every webhook attempt, hundreds a
+    second under load) only when it is a warning: the delivery log in the database has them."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
@@ -111,7 +119,7 @@ def server(
     settings = settings_for(db)
     _upgrade(settings)
     os.environ["DOORCHECK_DB_URL"] = settings.db_url
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    configure_logging()
     uvicorn.run(
         "sync_server.asgi:app",
         host=host,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from types import FrameType
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync_server.cli_server import DbOption, _redacted, fail, settings_for
+from sync_server.cli_server import DbOption, _redacted, configure_logging, fail, settings_for
 from sync_server.db import make_engine
 
 __all__ = ["worker"]
@@ -30,7 +29,7 @@ def worker(db: DbOption = None) -> None:
         engine.dispose()
         first = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
         raise fail(f"cannot use the database at {_redacted(settings.db_url)}: {first}") from exc
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    configure_logging()
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_embedded: bool = True  # deliver webhooks from inside the server process
+    # how long a dispatcher holds a claimed delivery; a worker that dies mid-attempt leaves it to
+    # be sent again after this long (attempts time out at 10 s or half of it, if shorter)
+    webhook_claim_seconds: float = Field(default=60.0, gt=0, le=3600)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)  # attempts in flight per process
     db_pool_size: int = 10
 
     def secret(self) -> bytes:

@@ -4,10 +4,12 @@ real uvicorn server on a loopback port.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -118,23 +120,67 @@ def serve(app: object, port: int | None = None) -> LiveServer:
 DOORCHECK = str(Path(sys.executable).with_name("doorcheck"))
 
 
+def all_codes(client: httpx.Client, event_id: str) -> list[str]:
+    """Every attendee's `qr` string of an event, page by page, through the API."""
+    codes: list[str] = []
+    cursor = None
+    while True:
+        page = client.get(
+            f"/v1/events/{event_id}/attendees",
+            params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+        ).json()
+        codes += [a["qr"] for a in page["data"]]
+        if not page["has_more"]:
+            return codes
+        cursor = page["next_cursor"]
+
+
+# Debian's Chromium, headless in a container: what the e2e tests and bench/bench_ui.py pass it
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def init_org(db_url: str, env: dict[str, str], cwd: Path, name: str = "Acme") -> str:
+    """`doorcheck init --json` on `db_url`: answers the new organization's admin API key."""
+    done = subprocess.run(
+        [DOORCHECK, "init", "--org", name, "--db", db_url, "--json"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(json.loads(done.stdout)["api_key"])
+
+
 def start_doorcheck_server(
     db_url: str, port: int, env: dict[str, str], cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """`doorcheck server` in its own process on a loopback port; waits until /readyz answers."""
+    """`doorcheck server` in its own process on a loopback port; waits until /readyz answers.
+    Its stderr goes to a temporary file (a pipe nobody reads would stop the server once full)."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
         [DOORCHECK, "server", "--port", str(port), "--db", db_url],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc
         except httpx.TransportError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+    proc.wait()
+    log.seek(0)
+    raise RuntimeError(f"server did not start: {log.read().decode(errors='replace')}")

@@ -18,6 +18,7 @@ from sync_server.db import utcnow
 from sync_server.errors import not_found
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from sync_server.models.base import new_id
+from sync_server.webhooks.wakeup import notify
 
 __all__ = [
     "TEST_TYPE",
@@ -128,6 +129,7 @@ def emit_many(
     if messages:
         conn.execute(insert(MESSAGES), messages)
         conn.execute(insert(DELIVERIES), deliveries)
+        notify(conn)
     return ids
 
 
@@ -160,6 +162,7 @@ def enqueue_for_endpoint(
         )
     )
     conn.execute(insert(DELIVERIES).values(_delivery_row(message_id, endpoint_id, now)))
+    notify(conn)
     return message_id
 
 
@@ -174,6 +177,7 @@ def replay(conn: Connection, *, delivery_id: str) -> str:
         raise not_found("delivery")
     new = _delivery_row(row.message_id, row.endpoint_id, utcnow())
     conn.execute(insert(DELIVERIES).values(new))
+    notify(conn)
     return str(new["id"])
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +77,10 @@ def make_settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
     return Settings(db_url=db_url, data_dir=data_dir, secret_key="test-secret-" + "x" * 32, **extra)
 
 
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
-    settings = make_settings(db_url, tmp_path)
+@contextmanager
+def live_api(db_url: str, tmp_path: Path, **extra: Any) -> Iterator[Api]:
+    """The app with `make_settings(db_url, tmp_path, **extra)`, migrated, on a real uvicorn."""
+    settings = make_settings(db_url, tmp_path, **extra)
     app = create_app(settings)
     upgrade(app.state.engine)
     live = serve(app)
@@ -84,6 +89,12 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     finally:
         live.stop()
         app.state.engine.dispose()
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    with live_api(db_url, tmp_path) as api:
+        yield api
 
 
 @pytest.fixture
@@ -174,3 +185,54 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, str]]:
             if method != "HEAD":
                 found.append((method, str(route.path), str(route.operation_id or route.name)))
     return found
+
+
+@dataclass
+class Receiver:
+    """A tiny HTTP receiver: records every request; `answer` picks each status code."""
+
+    answer: Callable[[int], int] = lambda n: 204
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def handle(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            self.requests.append({"headers": headers, "body": body})
+            n = len(self.requests)
+        return self.answer(n)  # outside the lock: an answer may take its time
+
+    def wait_for(self, count: int, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.requests) >= count, f"{len(self.requests)} of {count} arrived"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            status = state.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # 3 dispatchers x 8 threads connect at once
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/in?x=1"
+    yield state
+    server.shutdown()
+    server.server_close()

@@ -3,10 +3,8 @@ is recorded exactly once (items commit in groups; a group is all or nothing)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -17,22 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import DOORCHECK, free_port, start_doorcheck_server
+from tests.conftest import all_codes, free_port, init_org, start_doorcheck_server
 
 pytestmark = pytest.mark.e2e
 
 
 def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "DOORCHECK_SECRET_KEY": "crash-test-" + "k" * 32}
-    init = subprocess.run(
-        [DOORCHECK, "init", "--org", "Crash", "--db", db_url, "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = json.loads(init.stdout)["api_key"]
+    key = init_org(db_url, env, tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_doorcheck_server(db_url, port, env, tmp_path)
@@ -55,17 +45,7 @@ def test_push_survives_a_server_killed_mid_batch(db_url: str, tmp_path: Path) ->
             ).status_code
             == 200
         )
-        codes: list[str] = []
-        cursor = None
-        while True:
-            page = admin.get(
-                f"/v1/events/{eid}/attendees",
-                params={"limit": 100, **({"cursor": cursor} if cursor else {})},
-            ).json()
-            codes += [a["qr"] for a in page["data"]]
-            if not page["has_more"]:
-                break
-            cursor = page["next_cursor"]
+        codes = all_codes(admin, eid)
         enrolment = admin.post("/v1/devices", json={"name": "Gate"}).json()
         token = httpx.post(
             f"{url}/v1/devices/enroll", json={"code": enrolment["enrollment_code"]}

@@ -14,9 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +24,23 @@ from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook
 
 from shared.webhooks import new_secret
-from sync_server.app import create_app
 from sync_server.db import session_scope
-from sync_server.migrate import upgrade
 from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from sync_server.models.base import new_id
 from sync_server.settings import Settings
 from sync_server.webhooks import outbox
 from sync_server.webhooks.dispatch import Dispatcher
 from sync_server.webhooks.outbox import rfc3339
-from tests.conftest import serve
-from tests.server.conftest import Api, Org, add_attendee, make_settings, scan, setup_event
+from tests.server.conftest import (
+    Api,
+    Org,
+    Receiver,
+    add_attendee,
+    live_api,
+    make_settings,
+    scan,
+    setup_event,
+)
 
 EVERY_TYPE = frozenset(
     {
@@ -52,76 +56,19 @@ EVERY_TYPE = frozenset(
 )
 
 
-@dataclass
-class Receiver:
-    """A tiny HTTP receiver: records every request; `answer` picks each status code."""
-
-    answer: Callable[[int], int] = lambda n: 204
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    url: str = ""
-
-    def handle(self, headers: dict[str, str], body: bytes) -> int:
-        with self.lock:
-            self.requests.append({"headers": headers, "body": body})
-            return self.answer(len(self.requests))
-
-    def wait_for(self, count: int, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.requests) >= count, f"{len(self.requests)} of {count} arrived"
-
-
 @pytest.fixture
 def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Api]:
     """The server of conftest, with loopback receivers allowed; the embedded dispatcher runs only
     for tests marked `embedded` (the others drive their own)."""
     embedded = request.node.get_closest_marker("embedded") is not None
-    settings = make_settings(
+    with live_api(
         db_url,
         tmp_path,
         webhook_allow_private=True,
         webhook_retry_schedule="0.2,0.2,0.2",
         webhook_embedded=embedded,
-    )
-    app = create_app(settings)
-    upgrade(app.state.engine)
-    live = serve(app)
-    try:
-        yield Api(app, live, settings)
-    finally:
-        live.stop()
-        app.state.engine.dispose()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            status = state.handle({k.lower(): v for k, v in self.headers.items()}, body)
-            self.send_response(status)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        request_queue_size = 256  # 3 dispatchers x 8 threads connect at once
-        daemon_threads = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/in?x=1"
-    yield state
-    server.shutdown()
-    server.server_close()
+    ) as api:
+        yield api
 
 
 def settings_of(api: Api, tmp_path: Path, schedule: str = "0.2,0.2,0.2") -> Settings:
