@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from scanner_app.ui.i18n import texts
 from scanner_app.ui.port import AdminFactory, CoreErrors, GateLike, real_admin_factory
 from scanner_app.ui.sound import Sounds
 from scanner_app.ui.theme import apply_theme, palette
+from scanner_app.ui.trace import heartbeat, trace, tracing
 from scanner_app.ui.viewmodel import Action, Screen
 from scanner_app.ui.views.activity import ActivityActions, ActivityScreen
 from scanner_app.ui.views.admin import AdminActions, AdminScreen
@@ -132,6 +134,8 @@ class DoorApp:
 
     def _start_loops(self) -> None:
         self.page.run_task(self._tick_loop)
+        if tracing():
+            self.page.run_task(heartbeat, lambda: not self.session.closed)
         if self.options.camera is not None:
             self.page.run_task(self._preview_loop)
 
@@ -269,6 +273,8 @@ class DoorApp:
         self.frame.show_overlay(verdict_view(look, self.colours, self.t, self.dismiss_verdict))
         self.session.verdict_serial += 1
         self.page.update()
+        if tracing():
+            trace("verdict_sent", name=look.name)
         self.page.run_task(self.sounds.play, look.tone)
         self.page.run_task(self._hide_later, self.session.verdict_serial, look.hold_seconds)
 
@@ -394,9 +400,21 @@ def run(
     stops the camera (the first window to show the scan screen starts it)."""
     options = options or AppOptions()
 
+    first = [True]
+
     async def session(page: ft.Page) -> None:
         await main(page, gate, options)
+        if first[0]:  # Flet's server and the first window are loaded now: freeze them too
+            first[0] = False
+            gc.freeze()
 
+    # What is loaded by now lives as long as the process, so keep it out of the garbage
+    # collector's full passes. A large pull allocates enough to trigger one every few pages, and
+    # each walks every tracked object while holding the GIL, so the UI loop waits: the longest
+    # took 87-160 ms without the freeze, 25-28 ms with it (docs/benchmarks.md, "Scanner app (web
+    # mode)"). Frozen objects are still freed by reference counting; only cycles among them stay.
+    gc.collect()
+    gc.freeze()
     gate.start()
     try:
         if web:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from scanner_app.state import GateVerdict
 from scanner_app.ui.port import GateLike
+from scanner_app.ui.trace import trace, traced_source, tracing
 from scanner_app.ui.viewmodel import is_pairing_uri
 
 __all__ = ["CameraHub", "CameraListener"]
@@ -66,6 +68,8 @@ class CameraHub:
         except SourceError as exc:
             self._fail(str(exc))
             return
+        if tracing():
+            frames = traced_source(frames)
         reader = CodeReader(
             frames,
             Decoder(),
@@ -124,6 +128,7 @@ class CameraHub:
 
     # -- codes ---------------------------------------------------------------------------------
     def _on_code(self, found: Any) -> None:
+        decoded_at = time.time()
         text = getattr(found, "text", found)
         if not isinstance(text, str):
             return
@@ -141,6 +146,9 @@ class CameraHub:
         except GateError as exc:
             log.warning("camera code not checked: %s", exc)
             return
+        if tracing():
+            name = verdict.attendee.name if verdict.attendee else ""
+            trace("camera_verdict", decoded_at=decoded_at, name=name)
         for listener in listeners:
             listener.verdict(verdict)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +12,7 @@ import flet as ft
 
 from scanner_app.ui import viewmodel as vm
 from scanner_app.ui.port import AdminLike, field_errors
+from scanner_app.ui.trace import trace, tracing
 from scanner_app.ui.viewmodel import Screen
 from scanner_app.ui.views.admin import AdminScreen
 from scanner_app.ui.views.pairing import PairScreen
@@ -50,8 +52,12 @@ class GateActions:
 
     # -- scanning ----------------------------------------------------------------------------
     async def submit_code(self, text: str) -> None:
+        received_at = time.time()
         verdict = await self._call(self.gate.submit, text, source="keyboard")
         if verdict is not None:
+            if tracing():
+                name = verdict.attendee.name if verdict.attendee else ""
+                trace("keyboard_verdict", received_at=received_at, name=name)
             await self.app.show_verdict(verdict)
 
     async def set_direction(self, direction: str) -> None:

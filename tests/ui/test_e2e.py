@@ -29,7 +29,7 @@ if shutil.which("chromium") is None:
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from tests.conftest import DOORCHECK, free_port, serve  # noqa: E402
+from tests.conftest import CHROMIUM_ARGS, DOORCHECK, free_port, serve  # noqa: E402
 from tests.server.conftest import Api, Org, add_attendee, api, org, setup_event  # noqa: E402
 
 __all__ = ["api", "org"]
@@ -39,15 +39,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
 WAIT_MS = 60_000  # an upper bound for a slow CI machine, not a performance assertion
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
