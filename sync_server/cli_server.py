@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,7 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database URL (default $DOORCHECK_DB_URL or ./doorcheck.db)."),
 ]
+log = logging.getLogger("doorcheck.server")
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
 
@@ -120,11 +123,71 @@ def server(
     _upgrade(settings)
     os.environ["DOORCHECK_DB_URL"] = settings.db_url
     configure_logging()
-    uvicorn.run(
-        "sync_server.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    dispatcher = None
+    if settings.webhook_embedded:
+        # webhooks are delivered by one child `doorcheck worker`, not by threads of the API
+        # processes: its own interpreter lock, so delivering does not slow the API down
+        os.environ["DOORCHECK_WEBHOOK_EMBEDDED"] = "false"
+        dispatcher = ChildWorker(settings.db_url)
+        dispatcher.start()
+    try:
+        uvicorn.run(
+            "sync_server.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+
+
+class ChildWorker:
+    """A `doorcheck worker` process beside the server, restarted if it dies; it exits by itself
+    if the server goes away (`DOORCHECK_WORKER_PARENT`)."""
+
+    RESTART_AFTER_S = 1.0
+
+    def __init__(self, db_url: str) -> None:
+        import os
+
+        self.command = [
+            sys.executable,
+            "-c",
+            "from sync_server.cli import main; main()",
+            "worker",
+            "--db",
+            db_url,
+        ]
+        self.env = {**os.environ, "DOORCHECK_WORKER_PARENT": str(os.getpid())}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name="webhook-worker", daemon=True)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.command, env=self.env)
+        self.watcher.start()
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            proc = self.proc
+            if proc is not None and proc.poll() is not None and not self.stopping.is_set():
+                log.warning("the webhook worker exited (%s); restarting it", proc.returncode)
+                self.stopping.wait(self.RESTART_AFTER_S)
+                if not self.stopping.is_set():
+                    self.proc = subprocess.Popen(self.command, env=self.env)
+            self.stopping.wait(0.5)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -14,6 +15,8 @@ from sync_server.cli_server import DbOption, _redacted, configure_logging, fail,
 from sync_server.db import make_engine
 
 __all__ = ["worker"]
+
+CHILD_NICENESS = 10
 
 
 def worker(db: DbOption = None) -> None:
@@ -37,6 +40,12 @@ def worker(db: DbOption = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    parent = os.environ.get("DOORCHECK_WORKER_PARENT")
+    if parent:  # started by `doorcheck server`: stop when it is gone, even if it was killed
+        threading.Thread(target=_orphan_watch, args=(int(parent), stop), daemon=True).start()
+        # and yield the CPU to the API it serves: delivering is background work, a scan at the
+        # door is not (the scheduler still gives the worker every core the API leaves idle)
+        os.nice(CHILD_NICENESS)
     dispatcher = Dispatcher(engine, settings)
     logging.getLogger("doorcheck.webhooks").info("webhook worker started")
     try:
@@ -44,3 +53,10 @@ def worker(db: DbOption = None) -> None:
     finally:
         dispatcher.close()
         engine.dispose()
+
+
+def _orphan_watch(parent: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            logging.getLogger("doorcheck.webhooks").info("the server is gone; stopping")
+            stop.set()

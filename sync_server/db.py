@@ -67,6 +67,7 @@ def _tune_sqlite(engine: Engine) -> None:
             "busy_timeout=30000",
             "temp_store=MEMORY",
             "cache_size=-65536",
+            "wal_autocheckpoint=10000",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()

@@ -1,6 +1,6 @@
 """The dispatcher: claims due deliveries from the outbox in short transactions, POSTs each signed
-message from a bounded pool of threads (one shared HTTP client) to the address the SSRF guard
-checked, and records finished attempts in batches, one transaction per batch.
+message from a bounded pool of threads (`sender.Sender`: to the address the SSRF guard
+checked), and records finished attempts in batches, one transaction per batch.
 
     Dispatcher(engine, settings).run_forever(stop)   # in the server, or in `doorcheck worker`
 """
@@ -18,19 +18,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-from sqlalchemy import Engine, Table, and_, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.webhooks import signature_headers
-from sync_server import __version__
 from sync_server.db import utcnow
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from sync_server.settings import Settings
 from sync_server.webhooks.recording import Attempted, Job, Outcome, record
-from sync_server.webhooks.ssrf import UnsafeUrl, resolve_target
+from sync_server.webhooks.sender import Sender
 from sync_server.webhooks.wakeup import Listener
 
 __all__ = ["Dispatcher", "Outcome", "attempt_timeout", "parse_schedule"]
@@ -42,11 +38,14 @@ MESSAGES: Table = WebhookMessage.__table__  # type: ignore[assignment]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
 
 TIMEOUT_S = 10.0
-EXCERPT_BYTES = 2048
 DUE_STATES = ("pending", "retrying")
 SLOW_MS = 2000  # an attempt this long (or a timeout, a refused connection) marks a slow endpoint
 SLOW_CAP = 2  # attempts in flight to a slow or failing endpoint, per dispatcher
 RECORD_BATCH = 500
+# after a claim or a recorded batch, let work pile up this long: under load a dispatcher writes a
+# few larger transactions a second instead of one per handful of attempts
+GATHER_S = 0.1
+CLAIMS_PER_THREAD = 4  # deliveries claimed ahead per sending thread
 RECORD_TRIES = 3
 
 
@@ -62,14 +61,16 @@ def attempt_timeout(claim_seconds: float) -> float:
 
 
 class _Flight:
-    """What this dispatcher has claimed and not yet recorded. An endpoint may be sent at most
-    `cap` attempts at once (`SLOW_CAP` while it is slow or failing): a quarter of the pool is
-    always left for the others, so one slow endpoint never delays the rest."""
+    """What this dispatcher has claimed and not yet recorded: up to `size` deliveries (a few per
+    sending thread, so claims are few and large). One endpoint may hold at most `cap` of them
+    (`SLOW_CAP` while it is slow or failing), three quarters of the `threads`: the last quarter
+    of the threads is always left for the others, so one slow endpoint never delays the rest."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, threads: int | None = None) -> None:
+        threads = threads or size
         self.size = size
-        self.floor = max(1, size // 4)  # claim when at least this many slots are free
-        self.cap = max(1, size - self.floor)
+        self.floor = max(1, size // 2)  # claim when half of it is free: fewer, larger claims
+        self.cap = max(1, threads - threads // 4)
         self.cond = threading.Condition()
         self.claimed = 0
         self.sending: Counter[str] = Counter()
@@ -79,10 +80,11 @@ class _Flight:
         with self.cond:
             return self.size - self.claimed
 
-    def worth_claiming(self) -> bool:
+    def worth_claiming(self, recording: int = 0) -> bool:
+        """Half the flight is free, counting `recording` attempts about to be recorded."""
         with self.cond:
-            room = self.size - self.claimed
-            return room >= self.floor or (room > 0 and self.claimed == 0)
+            room = self.size - self.claimed + recording
+            return room >= self.floor or (room > 0 and self.claimed == recording)
 
     def _cap(self, endpoint_id: str, failing: bool = False) -> int:
         """`failing`: what the database says, until this dispatcher has seen an attempt."""
@@ -146,7 +148,6 @@ class Dispatcher:
         engine: Engine,
         settings: Settings,
         *,
-        transport: httpx.BaseTransport | None = None,
         concurrency: int | None = None,
     ) -> None:
         self.engine = engine
@@ -157,78 +158,86 @@ class Dispatcher:
         self.concurrency = concurrency or settings.webhook_concurrency
         self.sender = f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
-        self.client = httpx.Client(
-            transport=transport,
+        self.drained = True  # the last claim took every due delivery it could see
+        self.http = Sender(
             timeout=attempt_timeout(settings.webhook_claim_seconds),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            ),
+            allow_private=settings.webhook_allow_private,
+            pool_size=self.concurrency,
         )
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook")
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
-        self.client.close()
+        self.http.close()
 
     # -- claiming --------------------------------------------------------------------------
     def claim(self, limit: int, flight: _Flight | None = None) -> list[Job]:
         """Lock up to `limit` due deliveries for the claim time, in one short transaction;
         with a `flight`, leave out endpoints that already have their share of it."""
-        now = utcnow()
+        if not self._anything_due(flight):
+            return []
+        with self.engine.begin() as conn:
+            jobs = self._claim_in(conn, limit, flight)
+        if flight is not None:
+            flight.add(jobs)
+        return jobs
+
+    def _due(self, now: datetime, flight: _Flight | None) -> Any:
         due = and_(
             DELIVERIES.c.state.in_(DUE_STATES),
             DELIVERIES.c.next_attempt_at <= now,
             or_(DELIVERIES.c.locked_until.is_(None), DELIVERIES.c.locked_until < now),
         )
         full = flight.full() if flight is not None else []
-        if full:
-            due = and_(due, DELIVERIES.c.endpoint_id.not_in(full))
+        return and_(due, DELIVERIES.c.endpoint_id.not_in(full)) if full else due
+
+    def _anything_due(self, flight: _Flight | None) -> bool:
         with self.reader.connect() as conn:  # idle polls take no write lock
-            if conn.execute(select(DELIVERIES.c.id).where(due).limit(1)).first() is None:
-                return []
+            query = select(DELIVERIES.c.id).where(self._due(utcnow(), flight)).limit(1)
+            return conn.execute(query).first() is not None
+
+    def _claim_in(self, conn: Connection, limit: int, flight: _Flight | None) -> list[Job]:
+        """The claim, in the caller's transaction (the caller adds the jobs to its flight once
+        the transaction has committed)."""
+        now = utcnow()
         candidates = (
             select(DELIVERIES.c.id, DELIVERIES.c.endpoint_id, ENDPOINTS.c.failing_since)
             .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
-            .where(due)
+            .where(self._due(now, flight))
             .order_by(DELIVERIES.c.next_attempt_at)
             .limit(limit * 2 if flight is not None else limit)
             # SKIP LOCKED on PostgreSQL; on SQLite, BEGIN IMMEDIATE already serializes writers
             .with_for_update(skip_locked=True, of=DELIVERIES)
         )
-        with self.engine.begin() as conn:
-            rows = conn.execute(candidates).all()
-            ids = flight.pick(rows, limit) if flight is not None else [r.id for r in rows]
-            if not ids:
-                return []
-            conn.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_(ids))
-                .values(locked_until=now + self.claim_for)
+        rows = conn.execute(candidates).all()
+        self.drained = len(rows) < (limit * 2 if flight is not None else limit)
+        ids = flight.pick(rows, limit) if flight is not None else [r.id for r in rows]
+        if not ids:
+            return []
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id.in_(ids))
+            .values(locked_until=now + self.claim_for)
+        )
+        details = conn.execute(
+            select(
+                DELIVERIES.c.id,
+                DELIVERIES.c.attempts,
+                MESSAGES.c.id.label("message_id"),
+                MESSAGES.c.body,
+                ENDPOINTS.c.id.label("endpoint_id"),
+                ENDPOINTS.c.url,
+                ENDPOINTS.c.active,
+                ENDPOINTS.c.secret,
+                ENDPOINTS.c.previous_secret,
+                ENDPOINTS.c.previous_secret_until,
+                ENDPOINTS.c.failing_since,
             )
-            details = conn.execute(
-                select(
-                    DELIVERIES.c.id,
-                    DELIVERIES.c.attempts,
-                    MESSAGES.c.id.label("message_id"),
-                    MESSAGES.c.body,
-                    ENDPOINTS.c.id.label("endpoint_id"),
-                    ENDPOINTS.c.url,
-                    ENDPOINTS.c.active,
-                    ENDPOINTS.c.secret,
-                    ENDPOINTS.c.previous_secret,
-                    ENDPOINTS.c.previous_secret_until,
-                    ENDPOINTS.c.failing_since,
-                )
-                .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-                .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
-                .where(DELIVERIES.c.id.in_(ids))
-            ).all()
-        jobs = [_job(r, now) for r in details]
-        if flight is not None:
-            flight.add(jobs)
-        return jobs
+            .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
+            .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
+            .where(DELIVERIES.c.id.in_(ids))
+        ).all()
+        return [_job(r, now) for r in details]
 
     # -- running ---------------------------------------------------------------------------
     def run_once(self, limit: int = 50) -> int:
@@ -238,33 +247,58 @@ class Dispatcher:
         return len(jobs)
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
-        """Deliver until `stop` is set: claim whenever a quarter of the pool is free, send on the
-        pool, record what finished in batches; wake on NOTIFY (PostgreSQL) or poll."""
-        flight = _Flight(self.concurrency)
-        finished: queue.SimpleQueue[Attempted | None] = queue.SimpleQueue()
-        recorder = threading.Thread(
-            target=self._recorder, args=(finished, flight), name="webhook-recorder", daemon=True
-        )
-        recorder.start()
+        """Deliver until `stop` is set. Each turn writes one transaction: it records the attempts
+        that finished since the last turn and claims more when half the flight is free; the
+        sending threads meanwhile POST. Wakes on NOTIFY (PostgreSQL), when an endpoint at its
+        share frees a slot, or every `idle_sleep` seconds."""
+        flight = _Flight(self.concurrency * CLAIMS_PER_THREAD, self.concurrency)
+        finished: queue.SimpleQueue[Attempted] = queue.SimpleQueue()
         listener = Listener(self.engine, self.wake) if Listener.wanted(self.engine) else None
         if listener is not None:
             listener.start(stop)
+        pending: list[Attempted] = []  # finished, not recorded yet
+        failures = 0
         try:
             while not stop.is_set():
                 self.wake.clear()
-                if flight.worth_claiming():
-                    try:
-                        jobs = self.claim(flight.room(), flight)
-                    except SQLAlchemyError:  # the database is away for a moment: try again
-                        log.exception("could not claim webhook deliveries")
-                        jobs = []
-                    for job in jobs:
-                        self.pool.submit(self._attempt_in_flight, job, flight, finished)
+                pending += _take(finished, RECORD_BATCH - len(pending))
+                limit = flight.room() + len(pending) if flight.worth_claiming(len(pending)) else 0
+                if not pending and not (limit and self._anything_due(flight)):
+                    self.wake.wait(idle_sleep)
+                    continue
+                jobs: list[Job] = []
+                try:
+                    with self.engine.begin() as conn:
+                        if pending:
+                            record(
+                                conn,
+                                pending,
+                                schedule=self.schedule,
+                                sender=self.sender,
+                                now=utcnow(),
+                            )
+                        if limit:
+                            jobs = self._claim_in(conn, limit, flight)
+                except SQLAlchemyError:  # the database is away for a moment: try again
+                    failures += 1
+                    log.exception("could not record and claim webhook deliveries (%d)", failures)
+                    if failures >= RECORD_TRIES:  # their claims expire: they are sent again
+                        flight.recorded(len(pending))
+                        pending, failures = [], 0
+                    stop.wait(0.5 * failures)
+                    continue
+                flight.recorded(len(pending))
+                pending, failures = [], 0
+                flight.add(jobs)
+                for job in jobs:
+                    self.pool.submit(self._attempt_in_flight, job, flight, finished)
+                if not jobs or self.drained:  # a trickle: let the next turn carry more
+                    stop.wait(GATHER_S)
                 self.wake.wait(idle_sleep)
         finally:
             flight.wait_sent()
-            finished.put(None)
-            recorder.join()
+            pending += _take(finished, None)
+            self._record_patiently(pending)
             if listener is not None:
                 listener.join()
 
@@ -280,7 +314,7 @@ class Dispatcher:
                 record(conn, batch, schedule=self.schedule, sender=self.sender, now=utcnow())
 
     def _attempt_in_flight(
-        self, job: Job, flight: _Flight, finished: queue.SimpleQueue[Attempted | None]
+        self, job: Job, flight: _Flight, finished: queue.SimpleQueue[Attempted]
     ) -> None:
         try:
             attempted = self.attempt(job)
@@ -290,90 +324,27 @@ class Dispatcher:
             flight.recorded(1)
             self.wake.set()
             return
-        if flight.sent(job.endpoint_id, attempted.outcome):
-            self.wake.set()
         finished.put(attempted)
-
-    def _recorder(self, finished: queue.SimpleQueue[Attempted | None], flight: _Flight) -> None:
-        """Record what finished, as many at a time as have piled up while the last batch was
-        being written."""
-        done = False
-        while not done:
-            item = finished.get()
-            batch: list[Attempted] = []
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= RECORD_BATCH:
-                    break
-                try:
-                    item = finished.get_nowait()
-                except queue.Empty:
-                    break
-            done = item is None
-            self._record_patiently(batch)
-            flight.recorded(len(batch))
+        if flight.sent(job.endpoint_id, attempted.outcome):
             self.wake.set()
 
     def _record_patiently(self, batch: list[Attempted]) -> None:
-        for attempt in range(1, RECORD_TRIES + 1):
-            try:
-                self.record(batch)
-                return
-            except SQLAlchemyError:
-                log.exception("could not record %d webhook attempts (try %d)", len(batch), attempt)
-                time.sleep(0.5 * attempt)
-        # not recorded: their claims expire and they are attempted again (at least once)
+        for start in range(0, len(batch), RECORD_BATCH):
+            part = batch[start : start + RECORD_BATCH]
+            for attempt in range(1, RECORD_TRIES + 1):
+                try:
+                    self.record(part)
+                    break
+                except SQLAlchemyError:
+                    log.exception(
+                        "could not record %d webhook attempts (try %d)", len(part), attempt
+                    )
+                    time.sleep(0.5 * attempt)
+            # not recorded: their claims expire and they are attempted again (at least once)
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, job: Job) -> Outcome:
-        started = time.monotonic()
-        try:
-            request = self._request(job)
-        except UnsafeUrl as exc:
-            return Outcome(None, 0, None, f"refused: {exc}"[:500])
-        try:
-            response = self.client.send(request, stream=True)
-            try:
-                head = bytearray()
-                for chunk in response.iter_bytes():  # read no more than the excerpt we keep
-                    head += chunk
-                    if len(head) >= EXCERPT_BYTES:
-                        break
-            finally:
-                response.close()
-        except httpx.HTTPError as exc:
-            elapsed = int((time.monotonic() - started) * 1000)
-            return Outcome(None, elapsed, None, f"{exc.__class__.__name__}: {exc}"[:500])
-        elapsed = int((time.monotonic() - started) * 1000)
-        return Outcome(
-            response.status_code,
-            elapsed,
-            bytes(head[:EXCERPT_BYTES]).decode("utf-8", "replace"),
-            None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}",
-            _retry_after(response.headers.get("retry-after")),
-        )
-
-    def _request(self, job: Job) -> httpx.Request:
-        address = resolve_target(job.url, allow_private=self.settings.webhook_allow_private)
-        parts = urlsplit(job.url)
-        host = parts.hostname or ""
-        netloc_ip = f"[{address}]" if ":" in address else address
-        if parts.port is not None:
-            netloc_ip += f":{parts.port}"
-        target = urlunsplit((parts.scheme, netloc_ip, parts.path or "/", parts.query, ""))
-        body = job.body.encode()
-        headers = signature_headers(job.message_id, int(time.time()), body, job.secrets)
-        headers.update(
-            {
-                "content-type": "application/json",
-                "user-agent": f"doorcheck-webhooks/{__version__}",
-                "host": parts.netloc.rpartition("@")[2],
-            }
-        )
-        extensions = {"sni_hostname": host} if parts.scheme.lower() == "https" else {}
-        return self.client.build_request(
-            "POST", target, content=body, headers=headers, extensions=extensions
-        )
+        return self.http.send(job)
 
 
 def _job(row: Any, now: datetime) -> Job:
@@ -393,11 +364,12 @@ def _job(row: Any, now: datetime) -> Job:
     )
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return min(seconds, 86_400.0) if seconds >= 0 else None
+def _take(finished: queue.SimpleQueue[Attempted], most: int | None) -> list[Attempted]:
+    """What `finished` holds now, `most` at the most (None: all)."""
+    taken: list[Attempted] = []
+    while most is None or len(taken) < most:
+        try:
+            taken.append(finished.get_nowait())
+        except queue.Empty:
+            break
+    return taken

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, true
+from sqlalchemy import Connection, Table, bindparam, insert, select, true
 
 from sync_server.db import utcnow
 from sync_server.errors import not_found
@@ -86,11 +86,17 @@ def message_body(type: str, data: dict[str, Any], now: datetime) -> str:
     )
 
 
+# built once: every scan asks, so no per-call statement building or cache-key work
+_SUBSCRIBERS = _ACTIVE.where(
+    ENDPOINTS.c.organization_id == bindparam("org"), ENDPOINTS.c.active == true()
+)
+_INSERT_MESSAGES = insert(MESSAGES)
+_INSERT_DELIVERIES = insert(DELIVERIES)
+
+
 def subscribers(conn: Connection, organization_id: str) -> list[Subscriber]:
     """The organization's active endpoints (one indexed SELECT); query once per group."""
-    rows = conn.execute(
-        _ACTIVE.where(ENDPOINTS.c.organization_id == organization_id, ENDPOINTS.c.active == true())
-    )
+    rows = conn.execute(_SUBSCRIBERS, {"org": organization_id})
     return [Subscriber(r.id, frozenset(r.events or ()), frozenset(r.event_ids or ())) for r in rows]
 
 
@@ -127,8 +133,8 @@ def emit_many(
         messages.append(_message_row(message_id, organization_id, item, now))
         deliveries += [_delivery_row(message_id, endpoint_id, now) for endpoint_id in targets]
     if messages:
-        conn.execute(insert(MESSAGES), messages)
-        conn.execute(insert(DELIVERIES), deliveries)
+        conn.execute(_INSERT_MESSAGES, messages)
+        conn.execute(_INSERT_DELIVERIES, deliveries)
         notify(conn)
     return ids
 

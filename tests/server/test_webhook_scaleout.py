@@ -252,3 +252,57 @@ def test_a_worker_killed_mid_attempt_leaves_the_message_to_another(
     log = org.client.get(f"/v1/webhooks/{endpoint_id}/deliveries").json()["data"]
     assert len(log) == 1 and log[0]["state"] == "succeeded"
     assert [a["status_code"] for a in log[0]["attempt_log"]] == [204]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_the_server_delivers_from_a_child_worker_that_dies_with_it(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """`doorcheck server` delivers webhooks by itself, from one child worker process; killing
+    the server (SIGKILL, no clean-up) takes the worker down too: no orphan keeps sending."""
+    db_url = f"sqlite:///{tmp_path / 'doorcheck.db'}"
+    env = _env()
+    key = init_org(db_url, env, tmp_path)
+    port = free_port()
+    server = start_doorcheck_server(db_url, port, env, tmp_path)
+    try:
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
+        )
+        created = client.post(
+            "/v1/webhooks", json={"url": receiver.url, "events": ["webhook.test"]}
+        )
+        assert created.status_code == 201, created.text
+        sent = client.post(f"/v1/webhooks/{created.json()['id']}/test")
+        assert sent.status_code == 202, sent.text
+        receiver.wait_for(1, timeout=30)
+        assert receiver.requests[0]["headers"]["webhook-id"] == sent.json()["message_id"]
+        children = _children(server.pid)
+        assert len(children) == 1, children
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 15
+    while _running(children[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(children[0]), "the webhook worker outlived its server"
