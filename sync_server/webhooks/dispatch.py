@@ -263,11 +263,11 @@ class Dispatcher:
                 self.wake.clear()
                 pending += _take(finished, RECORD_BATCH - len(pending))
                 limit = flight.room() + len(pending) if flight.worth_claiming(len(pending)) else 0
-                if not pending and not (limit and self._anything_due(flight)):
-                    self.wake.wait(idle_sleep)
-                    continue
                 jobs: list[Job] = []
                 try:
+                    if not pending and not (limit and self._anything_due(flight)):
+                        self.wake.wait(idle_sleep)
+                        continue
                     with self.engine.begin() as conn:
                         if pending:
                             record(
@@ -281,11 +281,11 @@ class Dispatcher:
                             jobs = self._claim_in(conn, limit, flight)
                 except SQLAlchemyError:  # the database is away for a moment: try again
                     failures += 1
-                    log.exception("could not record and claim webhook deliveries (%d)", failures)
-                    if failures >= RECORD_TRIES:  # their claims expire: they are sent again
+                    log.exception("could not reach the webhook outbox (%d)", failures)
+                    if failures >= RECORD_TRIES and pending:  # their claims expire: sent again
                         flight.recorded(len(pending))
-                        pending, failures = [], 0
-                    stop.wait(0.5 * failures)
+                        pending = []
+                    stop.wait(min(0.5 * failures, 5.0))
                     continue
                 flight.recorded(len(pending))
                 pending, failures = [], 0

@@ -399,3 +399,33 @@ def test_worker_processes_share_the_outbox(api: Api, org: Org, receiver: Receive
     ids = Counter(r["headers"]["webhook-id"] for r in receiver.requests)
     assert len(ids) == total and max(ids.values()) == 1
     assert count(api, WebhookDelivery, WebhookDelivery.state == "succeeded") == total
+
+
+def test_a_dispatcher_outlives_a_database_that_is_away(tmp_path: Path) -> None:
+    """No database (nothing listens on port 9): the dispatcher logs, waits and keeps trying, and
+    still stops cleanly when asked."""
+    from sqlalchemy import create_engine
+
+    gone = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"
+    engine = create_engine(gone)
+    dispatcher = Dispatcher(engine, make_settings(gone, tmp_path, webhook_embedded=False))
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            dispatcher.run_forever(stop, idle_sleep=0.05)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        time.sleep(2.0)
+        assert not raised, raised
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        dispatcher.close()
+        engine.dispose()
+    assert not thread.is_alive() and not raised, raised
