@@ -812,10 +812,12 @@ class Gate:
                 OutboxItem(
                     r["id"],
                     "scan",
-                    f"{r['direction']} {r['status']} {name or r['code'][:40]}",
+                    name or r["code"][:40],
                     parse_iso(r["scanned_at"]),  # type: ignore[arg-type]
                     r["attempts"],
                     r["last_error"],
+                    r["direction"],
+                    r["status"],
                 )
             )
         return items

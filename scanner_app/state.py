@@ -121,6 +121,8 @@ class OutboxItem:
     created_at: datetime
     attempts: int
     last_error: str | None
+    direction: str | None = None  # a scan's: in | out
+    status: str | None = None  # a scan's: accepted | denied | warning
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,8 +168,9 @@ class DoorApp:
         self.page.update()
         if screen is Screen.SCAN:
             await self._focus_code()
-            if self.options.camera is not None:
-                await asyncio.to_thread(self.options.camera.start)
+        if screen in (Screen.SCAN, Screen.PAIR) and self.options.camera is not None:
+            # the pairing screen reads the pairing QR held up to the camera
+            await asyncio.to_thread(self.options.camera.start)
 
     def screen_of(self, kind: type[S]) -> S | None:
         """The built screen of that class, if any (handlers answer into it)."""

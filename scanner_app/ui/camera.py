@@ -52,9 +52,10 @@ class CameraHub:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Open the source and start decoding, once (the first window showing the scan screen
-        calls it, so a video file plays from its start there). Blocking: call off the loop.
-        A failure is kept in `problem` and told to the listeners, not raised."""
+        """Open the source and start decoding, once (the first window showing the pairing or the
+        scan screen calls it; pairing `reset`s it, so a video file plays from its start on the
+        scan screen). Blocking: call off the loop. A failure is kept in `problem` and told to the
+        listeners, not raised."""
         from scanner_app.decoder import Decoder
         from scanner_app.frames import SourceError, open_source
         from scanner_app.reader import CodeReader, ReaderSettings
@@ -93,6 +94,13 @@ class CameraHub:
         if reader is not None:
             reader.stop()  # the reader closes its source
             reader.join(timeout=5)
+
+    def reset(self) -> None:
+        """Stop, so that the next `start` opens the source afresh (after pairing)."""
+        self.stop()
+        with self._lock:
+            self._started = False
+            self.problem = None
 
     def subscribe(self, listener: CameraListener) -> Callable[[], None]:
         with self._lock:

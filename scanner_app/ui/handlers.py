@@ -96,6 +96,8 @@ class GateActions:
                 screen.show_error(str(exc))
             return
         app.revoked = False
+        if app.options.camera is not None:  # it read the pairing QR; scanning starts it afresh
+            await asyncio.to_thread(app.options.camera.reset)
         await asyncio.to_thread(self.gate.start)  # the sync loop runs only on a paired gate
         app.events = await asyncio.to_thread(self.gate.events)
         app.config = await asyncio.to_thread(lambda: self.gate.config)

@@ -31,8 +31,8 @@ _EN: dict[str, str] = {
     "nav.contrast": "High contrast",
     "nav.change_gate": "Change gate",
     "nav.shortcuts": (
-        "F2 scan · F3 search · F4 walk-in · F5 activity · F6 admin · "
-        "F7 in/out · F9 sync now · Esc close"
+        "F2 scan · F3 search · F4 walk-in · F5 activity · F6 admin (or Alt+1…5) · "
+        "F7 in/out · F8 language · F9 sync now · Esc close"
     ),
     "lang.en": "English",
     "lang.es": "Español",
@@ -168,6 +168,9 @@ _EN: dict[str, str] = {
     "activity.cached": "{n} attendees on this device",
     "activity.server": "Server: {url}",
     "activity.kind.scan": "Scan",
+    "activity.status.accepted": "accepted",
+    "activity.status.denied": "denied",
+    "activity.status.warning": "warning",
     "activity.kind.registration": "Walk-in",
     # admin
     "admin.title": "Sync conflicts",
@@ -212,8 +215,8 @@ _ES: dict[str, str] = {
     "nav.contrast": "Alto contraste",
     "nav.change_gate": "Cambiar puerta",
     "nav.shortcuts": (
-        "F2 escanear · F3 buscar · F4 en puerta · F5 actividad · F6 admin · "
-        "F7 entrada/salida · F9 sincronizar · Esc cerrar"
+        "F2 escanear · F3 buscar · F4 en puerta · F5 actividad · F6 admin (o Alt+1…5) · "
+        "F7 entrada/salida · F8 idioma · F9 sincronizar · Esc cerrar"
     ),
     "lang.en": "English",
     "lang.es": "Español",
@@ -338,6 +341,9 @@ _ES: dict[str, str] = {
     "activity.cached": "{n} asistentes en este dispositivo",
     "activity.server": "Servidor: {url}",
     "activity.kind.scan": "Lectura",
+    "activity.status.accepted": "aceptada",
+    "activity.status.denied": "denegada",
+    "activity.status.warning": "aviso",
     "activity.kind.registration": "En puerta",
     "admin.title": "Conflictos de sincronización",
     "admin.api_key": "Clave API de administración",

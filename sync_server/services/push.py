@@ -333,6 +333,7 @@ class ScanGroup:
                     SCANS.c.device_id,
                     SCANS.c.hlc,
                     SCANS.c.occupancy_delta,
+                    SCANS.c.conflict_id,
                 ).where(SCANS.c.attendee_id.in_(chunk), SCANS.c.voided.is_(False))
             ):
                 timelines[row.attendee_id].append({**row._mapping, "new": False})
@@ -407,6 +408,8 @@ class ScanGroup:
             if record["attendee_id"]:
                 timeline.append({**record, "new": True})
                 touched[row.id] = p.event.id  # type: ignore[union-attr]
+                if admitted and verdict.accepted and conflict_id is None:
+                    self._later_double_admission(p, row, timeline, new_rows)
         if new_rows:
             self.conn.execute(insert(SCANS), new_rows)
         zone_changes = self._refold(touched, timelines, new_rows)
@@ -511,6 +514,75 @@ class ScanGroup:
                 zone=zones.get(p.checkpoint.zone_id) if p.checkpoint.zone_id else None,
             )
         )
+
+    def _later_double_admission(
+        self,
+        p: _Pending,
+        row: Any,
+        timeline: list[dict[str, Any]],
+        new_rows: list[dict[str, Any]],
+    ) -> None:
+        """An earlier entry that reaches the server after a later one (gates push in any order):
+        if the later admission into the same zone now follows it with no way out between, the
+        ticket went in twice. Open the conflict on the later reading, as if it had come last."""
+        if not p.checkpoint.zone_id:
+            return
+        key = (p.ordered_at, p.item.hlc, p.item.id)
+        following = sorted(
+            (
+                r
+                for r in timeline
+                if _order(r) > key
+                and r["zone_id"] == p.checkpoint.zone_id
+                and r["status"] == Status.ACCEPTED
+            ),
+            key=_order,
+        )
+        later = following[0] if following else None
+        if later is None or later["direction"] != Direction.IN or later.get("conflict_id"):
+            return
+        checkpoint = _checkpoint(self.conn, self.ctx, later["checkpoint_id"])
+        if checkpoint is None:
+            return
+        at = later["ordered_at"] or later["scanned_at"]
+        ticket = ticket_of(row, row.event_id, type_view(row))
+        before = sorted((r for r in timeline if _order(r) < _order(later)), key=_order)
+        verdict = decide(
+            ScanInput(
+                policy_of(checkpoint),
+                at,
+                Direction.IN,
+                ticket=replace(ticket, status=AttendeeStatus.VALID) if ticket else None,
+                history=replay(_reading(r) for r in before),
+            )
+        )
+        if verdict.reason is not Reason.ALREADY_INSIDE:
+            return
+        conflict_id = open_conflict(
+            self.conn,
+            organization_id=self.ctx.organization_id,
+            event_id=p.event.id,
+            kind=verdict.reason.value,
+            subs=self.ctx.subs,
+            scan_ids=[later["id"], p.item.id],
+            attendee_ids=[row.id],
+            details={
+                "device_id": later["device_id"],
+                "checkpoint_id": later["checkpoint_id"],
+                "server_reason": verdict.reason.value,
+                "scanned_at": at.isoformat(),
+                "found_when": "an earlier reading arrived after it",
+            },
+        )
+        later["conflict_id"] = conflict_id
+        if later.get("new"):  # pushed in this same batch: not written yet
+            for record in new_rows:
+                if record["id"] == later["id"]:
+                    record["conflict_id"] = conflict_id
+        else:
+            self.conn.execute(
+                update(SCANS).where(SCANS.c.id == later["id"]).values(conflict_id=conflict_id)
+            )
 
     def _conflict(
         self, p: _Pending, verdict: Verdict, attendee_id: str | None, timeline: list[dict[str, Any]]

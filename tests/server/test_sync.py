@@ -275,6 +275,36 @@ def test_two_gates_admit_the_same_ticket_offline(api: Api, org: Org, venue: dict
     assert stats["zones"][0]["occupancy"] == 1
 
 
+def test_two_gates_admit_offline_and_the_earlier_entry_arrives_last(
+    api: Api, org: Org, venue: dict[str, Any]
+) -> None:
+    """Gate B (the later entry) uploads first, Gate A (the earlier one) after: the double
+    admission is still found, on the later reading."""
+    person = add_attendee(org, venue["id"])
+    gate_a, gate_b = Gate(api, org, "Gate A"), Gate(api, org, "Gate B")
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    early = gate_a.reading(venue["id"], venue["gate_a"]["id"], person["qr"], at=t0)
+    late = gate_b.reading(
+        venue["id"], venue["gate_b"]["id"], person["qr"], at=t0 + timedelta(minutes=5)
+    )
+    first = gate_b.push([late])[0]
+    assert first["status"] == "applied" and first["conflict_id"] is None
+    second = gate_a.push([early])[0]
+    assert second["status"] == "applied" and second["server_verdict"]["status"] == "accepted"
+    conflicts = org.client.get(
+        f"/v1/events/{venue['id']}/conflicts", params={"status": "open"}
+    ).json()["data"]
+    assert len(conflicts) == 1, conflicts
+    detail = org.client.get(f"/v1/conflicts/{conflicts[0]['id']}").json()
+    assert detail["kind"] == "already_inside"
+    assert sorted(s["id"] for s in detail["scans"]) == sorted([late["id"], early["id"]])
+    resolved = org.client.post(
+        f"/v1/conflicts/{detail['id']}/resolve", json={"resolution": "void_scan"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert occupancy(org, venue) == 1
+
+
 def test_late_offline_scan_of_a_revoked_ticket(api: Api, org: Org, venue: dict[str, Any]) -> None:
     person = add_attendee(org, venue["id"])
     gate = Gate(api, org, "Gate A")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +92,9 @@ def scanner_app(tmp_path: Path, api: Api, org: Org) -> Iterator[dict[str, Any]]:
     }
     enrolment = org.client.post("/v1/devices", json={"name": "Door 1"}).json()
     other_gate = org.client.post("/v1/devices", json={"name": "Door 2"}).json()
-    port = free_port()
-    command = [*_scanner_command(), "--web", "--port", str(port)]
-    command += ["--data-dir", str(tmp_path / "gate")]
     camera = _has_camera_layer()
-    if camera:
-        command += ["--camera", str(_qr_video(tmp_path / "door.avi", people["cy"]["qr"]))]
-    env = {**os.environ, "DOORCHECK_VERDICT_SECONDS": "4", "FLET_WEB_NO_CDN": "1"}
-    log = (tmp_path / "scanner.log").open("wb")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url, proc, tmp_path / "scanner.log")
+    video = _qr_video(tmp_path / "door.avi", people["cy"]["qr"]) if camera else None
+    with _running_app(tmp_path, video) as url:
         yield {
             "url": url,
             "api": api,
@@ -114,6 +106,23 @@ def scanner_app(tmp_path: Path, api: Api, org: Org) -> Iterator[dict[str, Any]]:
             "data": tmp_path,
             "camera": camera,
         }
+
+
+@contextmanager
+def _running_app(tmp_path: Path, video: Path | None) -> Iterator[str]:
+    """`doorcheck scanner --web` in its own process (with `video` as its camera); its URL."""
+    port = free_port()
+    command = [*_scanner_command(), "--web", "--port", str(port)]
+    command += ["--data-dir", str(tmp_path / "gate")]
+    if video is not None:
+        command += ["--camera", str(video)]
+    env = {**os.environ, "DOORCHECK_VERDICT_SECONDS": "4", "FLET_WEB_NO_CDN": "1"}
+    log = (tmp_path / "scanner.log").open("wb")
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(url, proc, tmp_path / "scanner.log")
+        yield url
     finally:
         proc.terminate()
         try:
@@ -330,3 +339,29 @@ def test_scanner_app_end_to_end(scanner_app: dict[str, Any], tmp_path: Path) -> 
             raise
         finally:
             browser.close()
+
+
+def test_pairing_with_the_pairing_qr_shown_to_the_camera(
+    tmp_path: Path, api: Api, org: Org
+) -> None:
+    """First run, nothing typed: the admin's pairing QR held up to the camera pairs the device."""
+    if not _has_camera_layer():
+        pytest.skip("the camera layer (frames, reader, decoder) is not built")
+    setup_event(org)
+    enrolment = org.client.post("/v1/devices", json={"name": "Door 9"}).json()
+    video = _qr_video(tmp_path / "pairing.avi", enrolment["pairing_uri"])
+    with _running_app(tmp_path, video) as url, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 860})
+        try:
+            page.goto(url)
+            page.wait_for_selector("flutter-view", timeout=WAIT_MS)
+            page.locator("flt-semantics-placeholder").dispatch_event("click")
+            _wait_screen(page, "screen-pair")
+            _wait_screen(page, "screen-setup")
+        finally:
+            browser.close()
+    devices = org.client.get("/v1/devices").json()["data"]
+    assert [d["status"] for d in devices if d["id"] == enrolment["id"]] == ["active"], devices

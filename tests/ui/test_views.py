@@ -450,18 +450,32 @@ def test_activity_lists_readings_with_offline_marks_and_the_queue() -> None:
         verdict(offline=True),
         verdict("denied", "unknown_code", attendee=None, code="NOPE", id="r2"),
     ]
-    queue = [OutboxItem("r1", "scan", "Ana Ruiz in", NOW - timedelta(minutes=3), 2, "timed out")]
+    queue = [
+        OutboxItem(
+            "r1", "scan", "Ana Ruiz", NOW - timedelta(minutes=3), 2, "timed out", "in", "accepted"
+        )
+    ]
     look = vm.status_look(status, None, NOW, EN)
     screen.show(status, look, readings, queue, NOW)
     shown = shown_texts(screen.root)
     assert "screen-activity" in identifiers(screen.root)
     assert "ADMIT · Ana Ruiz" in shown and "DENIED · NOPE" in shown
     assert any("offline" in s for s in shown if s.startswith(vm.clock(NOW)))
-    assert "Scan: Ana Ruiz in" in shown
-    assert f"3 min ago · 2 tries · {EN('error.timeout')}" in shown
+    assert "Scan: Ana Ruiz" in shown
+    assert f"In · accepted · 3 min ago · 2 tries · {EN('error.timeout')}" in shown
     assert f"Last problem: {EN('error.unreachable')}" in shown
     run(buttons(screen.root)["Sync now"].on_click)
     assert rec.calls == [("sync_now", ())]
+
+
+def test_activity_queue_in_spanish() -> None:
+    screen = ActivityScreen(ES, DARK, ActivityActions(Recorder().sync_now))
+    status = _status(pending=1)
+    queue = [OutboxItem("r1", "scan", "Ana Ruiz", NOW, 0, None, "out", "denied")]
+    screen.show(status, vm.status_look(status, None, NOW, ES), [], queue, NOW)
+    shown = shown_texts(screen.root)
+    assert "Lectura: Ana Ruiz" in shown
+    assert any(s.startswith(f"{ES('direction.out')} · denegada · ") for s in shown), shown
 
 
 def test_activity_empty_lists() -> None:

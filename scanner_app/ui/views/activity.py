@@ -117,6 +117,10 @@ class ActivityScreen:
         t = self.t
         kind = t(f"activity.kind.{item.kind}")
         details = [relative_time(item.created_at, now, t), t("activity.attempts", n=item.attempts)]
+        if item.direction:
+            details.insert(0, t(f"direction.{item.direction}"))
+        if item.status:
+            details.insert(1 if item.direction else 0, t(f"activity.status.{item.status}"))
         if item.last_error:
             details.append(plain_error(item.last_error, t))
         return ft.ListTile(
