@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -115,8 +116,6 @@ def server(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
     """Run the sync server (migrations are applied first)."""
-    import os
-
     import uvicorn
 
     settings = settings_for(db)
@@ -151,8 +150,6 @@ class ChildWorker:
     RESTART_AFTER_S = 1.0
 
     def __init__(self, db_url: str) -> None:
-        import os
-
         self.command = [
             sys.executable,
             "-c",

@@ -494,25 +494,14 @@ class ScanGroup:
         self, p: _Pending, row: Any, timeline: list[dict[str, Any]], zones: dict[str, ZoneOccupancy]
     ) -> Verdict:
         """What the server would have answered at the reading's corrected time."""
-        ticket = ticket_of(row, row.event_id, type_view(row)) if row is not None else None
-        if ticket is not None and ticket.status is not AttendeeStatus.VALID:
-            changed = row.status_changed_at
-            if changed is not None and changed > p.ordered_at:  # revoked only after this scan
-                ticket = replace(ticket, status=AttendeeStatus.VALID)
-        before = sorted(
-            (r for r in timeline if _order(r) <= (p.ordered_at, p.item.hlc, p.item.id)), key=_order
-        )
-        error = p.error or (None if ticket else Reason.UNKNOWN_CODE)
-        return decide(
-            ScanInput(
-                policy_of(p.checkpoint),
-                p.ordered_at,
-                p.direction,
-                ticket=ticket,
-                code_error=error,
-                history=replay(_reading(r) for r in before),
-                zone=zones.get(p.checkpoint.zone_id) if p.checkpoint.zone_id else None,
-            )
+        return _decide_at(
+            p.checkpoint,
+            p.direction,
+            (p.ordered_at, p.item.hlc, p.item.id),
+            row,
+            timeline,
+            zone=zones.get(p.checkpoint.zone_id) if p.checkpoint.zone_id else None,
+            error=p.error,
         )
 
     def _later_double_admission(
@@ -544,20 +533,10 @@ class ScanGroup:
         checkpoint = _checkpoint(self.conn, self.ctx, later["checkpoint_id"])
         if checkpoint is None:
             return
-        at = later["ordered_at"] or later["scanned_at"]
-        ticket = ticket_of(row, row.event_id, type_view(row))
-        before = sorted((r for r in timeline if _order(r) < _order(later)), key=_order)
-        verdict = decide(
-            ScanInput(
-                policy_of(checkpoint),
-                at,
-                Direction.IN,
-                ticket=replace(ticket, status=AttendeeStatus.VALID) if ticket else None,
-                history=replay(_reading(r) for r in before),
-            )
-        )
+        verdict = _decide_at(checkpoint, Direction.IN, _order(later), row, timeline)
         if verdict.reason is not Reason.ALREADY_INSIDE:
             return
+        at = later["ordered_at"] or later["scanned_at"]
         conflict_id = open_conflict(
             self.conn,
             organization_id=self.ctx.organization_id,
@@ -703,6 +682,38 @@ def _final(entry: _Pending | _Copy | dict[str, Any]) -> dict[str, Any]:
         first = _final(entry.first)
         return first if first["status"] == ItemStatus.REJECTED else {**first, "status": "duplicate"}
     return entry
+
+
+def _decide_at(
+    checkpoint: Any,
+    direction: Direction,
+    key: tuple[Any, ...],
+    row: Any,
+    timeline: list[dict[str, Any]],
+    *,
+    zone: ZoneOccupancy | None = None,
+    error: Reason | None = None,
+) -> Verdict:
+    """`decide` for a reading at `key` (its `_order`) on the attendee's timeline before it, with
+    the ticket's status as it was then (a ticket revoked after the reading was still valid)."""
+    at = key[0]
+    ticket = ticket_of(row, row.event_id, type_view(row)) if row is not None else None
+    if ticket is not None and ticket.status is not AttendeeStatus.VALID:
+        changed = row.status_changed_at
+        if changed is not None and changed > at:  # revoked only after this reading
+            ticket = replace(ticket, status=AttendeeStatus.VALID)
+    before = sorted((r for r in timeline if _order(r) < key), key=_order)
+    return decide(
+        ScanInput(
+            policy_of(checkpoint),
+            at,
+            direction,
+            ticket=ticket,
+            code_error=error or (None if ticket else Reason.UNKNOWN_CODE),
+            history=replay(_reading(r) for r in before),
+            zone=zone,
+        )
+    )
 
 
 def _order(r: dict[str, Any] | tuple[Any, ...]) -> tuple[Any, ...]:

@@ -158,7 +158,6 @@ class Dispatcher:
         self.concurrency = concurrency or settings.webhook_concurrency
         self.sender = f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
-        self.drained = True  # the last claim took every due delivery it could see
         self.http = Sender(
             timeout=attempt_timeout(settings.webhook_claim_seconds),
             allow_private=settings.webhook_allow_private,
@@ -171,16 +170,12 @@ class Dispatcher:
         self.http.close()
 
     # -- claiming --------------------------------------------------------------------------
-    def claim(self, limit: int, flight: _Flight | None = None) -> list[Job]:
-        """Lock up to `limit` due deliveries for the claim time, in one short transaction;
-        with a `flight`, leave out endpoints that already have their share of it."""
-        if not self._anything_due(flight):
+    def claim(self, limit: int) -> list[Job]:
+        """Lock up to `limit` due deliveries for the claim time, in one short transaction."""
+        if not self._anything_due(None):
             return []
         with self.engine.begin() as conn:
-            jobs = self._claim_in(conn, limit, flight)
-        if flight is not None:
-            flight.add(jobs)
-        return jobs
+            return self._claim_in(conn, limit, None)[0]
 
     def _due(self, now: datetime, flight: _Flight | None) -> Any:
         due = and_(
@@ -196,9 +191,12 @@ class Dispatcher:
             query = select(DELIVERIES.c.id).where(self._due(utcnow(), flight)).limit(1)
             return conn.execute(query).first() is not None
 
-    def _claim_in(self, conn: Connection, limit: int, flight: _Flight | None) -> list[Job]:
-        """The claim, in the caller's transaction (the caller adds the jobs to its flight once
-        the transaction has committed)."""
+    def _claim_in(
+        self, conn: Connection, limit: int, flight: _Flight | None
+    ) -> tuple[list[Job], bool]:
+        """The claim, in the caller's transaction; with a `flight`, endpoints that already have
+        their share of it are left out (the caller adds the jobs to it once committed). Also
+        answers whether it took every due delivery it saw (a trickle, not a backlog)."""
         now = utcnow()
         candidates = (
             select(DELIVERIES.c.id, DELIVERIES.c.endpoint_id, ENDPOINTS.c.failing_since)
@@ -210,10 +208,10 @@ class Dispatcher:
             .with_for_update(skip_locked=True, of=DELIVERIES)
         )
         rows = conn.execute(candidates).all()
-        self.drained = len(rows) < (limit * 2 if flight is not None else limit)
+        drained = len(rows) < (limit * 2 if flight is not None else limit)
         ids = flight.pick(rows, limit) if flight is not None else [r.id for r in rows]
         if not ids:
-            return []
+            return [], drained
         conn.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.id.in_(ids))
@@ -237,7 +235,7 @@ class Dispatcher:
             .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
             .where(DELIVERIES.c.id.in_(ids))
         ).all()
-        return [_job(r, now) for r in details]
+        return [_job(r, now) for r in details], drained
 
     # -- running ---------------------------------------------------------------------------
     def run_once(self, limit: int = 50) -> int:
@@ -264,6 +262,7 @@ class Dispatcher:
                 pending += _take(finished, RECORD_BATCH - len(pending))
                 limit = flight.room() + len(pending) if flight.worth_claiming(len(pending)) else 0
                 jobs: list[Job] = []
+                drained = True
                 try:
                     if not pending and not (limit and self._anything_due(flight)):
                         self.wake.wait(idle_sleep)
@@ -278,7 +277,7 @@ class Dispatcher:
                                 now=utcnow(),
                             )
                         if limit:
-                            jobs = self._claim_in(conn, limit, flight)
+                            jobs, drained = self._claim_in(conn, limit, flight)
                 except SQLAlchemyError:  # the database is away for a moment: try again
                     failures += 1
                     log.exception("could not reach the webhook outbox (%d)", failures)
@@ -292,7 +291,7 @@ class Dispatcher:
                 flight.add(jobs)
                 for job in jobs:
                     self.pool.submit(self._attempt_in_flight, job, flight, finished)
-                if not jobs or self.drained:  # a trickle: let the next turn carry more
+                if not jobs or drained:  # a trickle: let the next turn carry more
                     stop.wait(GATHER_S)
                 self.wake.wait(idle_sleep)
         finally:
