@@ -21,15 +21,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import bench_server
 from scanner_app.cache import apply_page, finish_snapshot
 from scanner_app.gate import Gate
 from scanner_app.store import Store
-from sync_server.app import create_app
-from sync_server.db import session_scope
-from sync_server.migrate import upgrade
-from sync_server.services.keys import create_organization
-from sync_server.settings import Settings
-from tests.conftest import serve
 
 
 def pct(values: list[float], q: float) -> float:
@@ -50,18 +45,7 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=5_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dc-bench-gate-"))
-    settings = Settings(
-        db_url=f"sqlite:///{work / 'server.db'}",
-        data_dir=work,
-        secret_key="bench-" + "x" * 40,
-        rate_limit_per_minute=10**9,
-    )
-    app = create_app(settings)
-    upgrade(app.state.engine)
-    live = serve(app)
-    try:
-        with session_scope(app.state.engine) as session:
-            _, key = create_organization(session, name="bench", secret=app.state.secret)
+    with bench_server(f"sqlite:///{work / 'server.db'}", work) as (live, key):
         admin = httpx.Client(
             base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=600
         )
@@ -182,8 +166,6 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
         print(f"search as you type over {cached:,} (30 results): {ms(times)}")
         gate.close()
-    finally:
-        live.stop()
 
 
 if __name__ == "__main__":

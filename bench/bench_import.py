@@ -23,12 +23,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync_server.app import create_app
-from sync_server.db import session_scope
-from sync_server.migrate import upgrade
-from sync_server.services.keys import create_organization
-from sync_server.settings import Settings
-from tests.conftest import drop_pg_database, make_pg_database, serve
+from bench.common import bench_server
+from tests.conftest import drop_pg_database, make_pg_database
 
 TYPES = ("general", "general", "general", "vip", "staff")
 FIRST = ("Ana", "Bo", "Chen", "Dara", "Émile", "Farah", "Gus", "Hana", "Ivo", "Jun")
@@ -100,18 +96,7 @@ def timed_import(
 def run(
     db_url: str, data_dir: Path, rows: int, door: bool = True
 ) -> list[tuple[str, float, dict[str, Any]]]:
-    settings = Settings(
-        db_url=db_url,
-        data_dir=data_dir,
-        secret_key="bench-" + "x" * 40,
-        rate_limit_per_minute=10**9,
-    )
-    app = create_app(settings)
-    upgrade(app.state.engine)
-    live = serve(app)
-    try:
-        with session_scope(app.state.engine) as session:
-            _, key = create_organization(session, name="bench", secret=app.state.secret)
+    with bench_server(db_url, data_dir) as (live, key):
         c = httpx.Client(
             base_url=live.url,
             headers={"Authorization": f"Bearer {key}"},
@@ -143,9 +128,6 @@ def run(
             if door:
                 scanner.join(timeout=150)
         return runs
-    finally:
-        live.stop()
-        app.state.engine.dispose()
 
 
 def report(engine: str, rows: int, runs: list[tuple[str, float, dict[str, Any]]]) -> None:

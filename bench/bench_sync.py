@@ -21,12 +21,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync_server.app import create_app
-from sync_server.db import session_scope
-from sync_server.migrate import upgrade
-from sync_server.services.keys import create_organization
-from sync_server.settings import Settings
-from tests.conftest import drop_pg_database, make_pg_database, serve
+from bench.common import bench_server
+from tests.conftest import drop_pg_database, make_pg_database
 
 
 def reading(event: str, cp: str, code: str, at: datetime, n: int) -> dict[str, Any]:
@@ -43,18 +39,7 @@ def reading(event: str, cp: str, code: str, at: datetime, n: int) -> dict[str, A
 
 
 def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
-    settings = Settings(
-        db_url=db_url,
-        data_dir=data_dir,
-        secret_key="bench-" + "x" * 40,
-        rate_limit_per_minute=10**9,
-    )
-    app = create_app(settings)
-    upgrade(app.state.engine)
-    live = serve(app)
-    try:
-        with session_scope(app.state.engine) as session:
-            _, key = create_organization(session, name="bench", secret=app.state.secret)
+    with bench_server(db_url, data_dir) as (live, key):
         admin = httpx.Client(
             base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=600
         )
@@ -170,9 +155,6 @@ def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
             f"[{label}] long-poll: another gate's scan seen after "
             f"{', '.join(f'{x * 1000:.0f}' for x in lags)} ms (push request included)"
         )
-    finally:
-        live.stop()
-        app.state.engine.dispose()
 
 
 def main() -> None:

@@ -34,12 +34,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sync_server.app import create_app  # noqa: E402
-from sync_server.db import session_scope  # noqa: E402
-from sync_server.migrate import upgrade  # noqa: E402
-from sync_server.services.keys import create_organization  # noqa: E402
-from sync_server.settings import Settings  # noqa: E402
-from tests.conftest import CHROMIUM_ARGS, DOORCHECK, free_port, serve  # noqa: E402
+from bench.common import bench_server  # noqa: E402
+from tests.conftest import CHROMIUM_ARGS, DOORCHECK, free_port  # noqa: E402
 from tests.scanner.qrframes import empty_frame, qr_frame, write_video  # noqa: E402
 
 WAIT_MS = 120_000  # an upper bound for a slow machine, not a measurement
@@ -438,19 +434,10 @@ def loop_figures(
 def run(args: argparse.Namespace, work: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    settings = Settings(
-        db_url=f"sqlite:///{work / 'server.db'}",
-        data_dir=work,
-        secret_key="bench-" + "x" * 40,
-        rate_limit_per_minute=10**9,
-    )
-    server = create_app(settings)
-    upgrade(server.state.engine)
     pulls: list[tuple[float, float]] = []
-    live = serve(track_pulls(server, pulls))
-    try:
-        with session_scope(server.state.engine) as session:
-            _, key = create_organization(session, name="bench", secret=server.state.secret)
+    with bench_server(
+        f"sqlite:///{work / 'server.db'}", work, wrap=lambda a: track_pulls(a, pulls)
+    ) as (live, key):
         door = make_door(live.url, key, args, pulls)
         # With a large pull, the first codes come early enough to be read while it runs.
         lead_s = 0.5 if args.attendees else 3.0
@@ -472,9 +459,6 @@ def run(args: argparse.Namespace, work: Path) -> None:
                     browser.close()
         finally:
             stop_app(app)
-    finally:
-        live.stop()
-        server.state.engine.dispose()
 
 
 def measure(args: argparse.Namespace, door: Door, video: Video, app: App, page: Any) -> None:
