@@ -5,12 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Text
+from sqlalchemy import Index, Text, text
 from sqlmodel import Column, Field, SQLModel
 
 from sync_server.models.base import json_field, time_field
 
-__all__ = ["WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookMessage"]
+__all__ = [
+    "DUE_CONDITION",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
+]
+
+
+# a delivery still to be attempted (the states a dispatcher claims from)
+DUE_CONDITION = "state IN ('pending', 'retrying')"
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -45,7 +55,16 @@ class WebhookMessage(SQLModel, table=True):
 
 class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
+    # the due deliveries in claim order; the dispatcher's query repeats DUE word for word, as a
+    # partial index is used only for a query whose WHERE holds its own condition
+    __table_args__ = (
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            sqlite_where=text(DUE_CONDITION),
+            postgresql_where=text(DUE_CONDITION),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     message_id: str = Field(foreign_key="webhook_messages.id", ondelete="CASCADE", index=True)

@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_server.db import utcnow
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models.webhooks import DUE_CONDITION
 from sync_server.settings import Settings
-from sync_server.webhooks.recording import Attempted, Job, Outcome, record
+from sync_server.webhooks.recording import Attempted, Job, Outcome, prepare, record, write
 from sync_server.webhooks.sender import Sender
 from sync_server.webhooks.wakeup import Listener
 
@@ -38,7 +39,8 @@ MESSAGES: Table = WebhookMessage.__table__  # type: ignore[assignment]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
 
 TIMEOUT_S = 10.0
-DUE_STATES = ("pending", "retrying")
+# word for word the condition of the partial index ix_deliveries_due (SQLite uses it only then)
+_DUE = text(DUE_CONDITION)
 SLOW_MS = 2000  # an attempt this long (or a timeout, a refused connection) marks a slow endpoint
 SLOW_CAP = 2  # attempts in flight to a slow or failing endpoint, per dispatcher
 RECORD_BATCH = 500
@@ -179,7 +181,7 @@ class Dispatcher:
 
     def _due(self, now: datetime, flight: _Flight | None) -> Any:
         due = and_(
-            DELIVERIES.c.state.in_(DUE_STATES),
+            _DUE,
             DELIVERIES.c.next_attempt_at <= now,
             or_(DELIVERIES.c.locked_until.is_(None), DELIVERIES.c.locked_until < now),
         )
@@ -191,14 +193,10 @@ class Dispatcher:
             query = select(DELIVERIES.c.id).where(self._due(utcnow(), flight)).limit(1)
             return conn.execute(query).first() is not None
 
-    def _claim_in(
-        self, conn: Connection, limit: int, flight: _Flight | None
-    ) -> tuple[list[Job], bool]:
-        """The claim, in the caller's transaction; with a `flight`, endpoints that already have
-        their share of it are left out (the caller adds the jobs to it once committed). Also
-        answers whether it took every due delivery it saw (a trickle, not a backlog)."""
-        now = utcnow()
-        candidates = (
+    def candidates(self, now: datetime, flight: _Flight | None, limit: int) -> Any:
+        """The oldest due deliveries, read in `ix_deliveries_due` order: the claim's cost grows
+        with its size, not with the backlog."""
+        return (
             select(DELIVERIES.c.id, DELIVERIES.c.endpoint_id, ENDPOINTS.c.failing_since)
             .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
             .where(self._due(now, flight))
@@ -207,7 +205,15 @@ class Dispatcher:
             # SKIP LOCKED on PostgreSQL; on SQLite, BEGIN IMMEDIATE already serializes writers
             .with_for_update(skip_locked=True, of=DELIVERIES)
         )
-        rows = conn.execute(candidates).all()
+
+    def _claim_in(
+        self, conn: Connection, limit: int, flight: _Flight | None
+    ) -> tuple[list[Job], bool]:
+        """The claim, in the caller's transaction; with a `flight`, endpoints that already have
+        their share of it are left out (the caller adds the jobs to it once committed). Also
+        answers whether it took every due delivery it saw (a trickle, not a backlog)."""
+        now = utcnow()
+        rows = conn.execute(self.candidates(now, flight, limit)).all()
         drained = len(rows) < (limit * 2 if flight is not None else limit)
         ids = flight.pick(rows, limit) if flight is not None else [r.id for r in rows]
         if not ids:
@@ -267,15 +273,11 @@ class Dispatcher:
                     if not pending and not (limit and self._anything_due(flight)):
                         self.wake.wait(idle_sleep)
                         continue
+                    recording = prepare(
+                        pending, schedule=self.schedule, sender=self.sender, now=utcnow()
+                    )
                     with self.engine.begin() as conn:
-                        if pending:
-                            record(
-                                conn,
-                                pending,
-                                schedule=self.schedule,
-                                sender=self.sender,
-                                now=utcnow(),
-                            )
+                        write(conn, recording)
                         if limit:
                             jobs, drained = self._claim_in(conn, limit, flight)
                 except SQLAlchemyError:  # the database is away for a moment: try again

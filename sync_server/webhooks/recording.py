@@ -1,5 +1,6 @@
 """What an attempt comes to: `settle` decides (pure) what one outcome does to its delivery and its
-endpoint; `record` writes a whole batch of attempts in one transaction.
+endpoint; `prepare` readies a batch of attempts outside any transaction, `write` writes it in
+one (`record` does both).
 
     record(conn, [Attempted(job, outcome, at)], schedule=[5, 300], sender="host:123", now=now)
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
 
+from sync_server.direct import Direct
 from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sync_server.models.base import new_id
 
@@ -24,9 +26,12 @@ __all__ = [
     "EndpointChange",
     "Job",
     "Outcome",
+    "Recording",
     "Settlement",
+    "prepare",
     "record",
     "settle",
+    "write",
 ]
 
 ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
@@ -164,18 +169,22 @@ _SETTLE = (
 )
 
 
-def record(
-    conn: Connection,
-    batch: Sequence[Attempted],
-    *,
-    schedule: Sequence[float],
-    sender: str,
-    now: datetime,
-) -> None:
-    """Log every attempt of `batch` and settle its deliveries and endpoints, in the caller's
-    transaction (a handful of statements, whatever the batch size)."""
-    if not batch:
-        return
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A batch of attempts made ready to write (`prepare`, outside any transaction) so the
+    writing transaction (`write`) holds SQLite's lock only for the statements themselves."""
+
+    attempts: list[dict[str, Any]]
+    settled: list[dict[str, Any]]
+    changes: dict[str, tuple[EndpointChange, Job]]
+    now: datetime
+
+
+def prepare(
+    batch: Sequence[Attempted], *, schedule: Sequence[float], sender: str, now: datetime
+) -> Recording:
+    """Decide every attempt of `batch`: its log row, its delivery's new values, and what it
+    does to its endpoint (folded per endpoint)."""
     attempts: list[dict[str, Any]] = []
     settled: list[dict[str, Any]] = []
     changes: dict[str, tuple[EndpointChange, Job]] = {}
@@ -203,11 +212,34 @@ def record(
             )
         if result.endpoint is not None:
             changes[item.job.endpoint_id] = _fold(changes.get(item.job.endpoint_id), result, item)
-    if attempts:
-        conn.execute(insert(ATTEMPTS), attempts)
-    conn.execute(_SETTLE, settled)
-    for endpoint_id, (change, job) in changes.items():
-        _change_endpoint(conn, endpoint_id, change, job, now)
+    return Recording(attempts, settled, changes, now)
+
+
+_INSERT_ATTEMPTS = Direct(insert(ATTEMPTS))
+_SETTLE_MANY = Direct(_SETTLE)
+
+
+def write(conn: Connection, recording: Recording) -> None:
+    """Log the attempts and settle their deliveries and endpoints, in the caller's transaction
+    (a handful of statements, whatever the batch size)."""
+    if not recording.settled:
+        return
+    _INSERT_ATTEMPTS.many(conn, recording.attempts)
+    _SETTLE_MANY.many(conn, recording.settled)
+    for endpoint_id, (change, job) in recording.changes.items():
+        _change_endpoint(conn, endpoint_id, change, job, recording.now)
+
+
+def record(
+    conn: Connection,
+    batch: Sequence[Attempted],
+    *,
+    schedule: Sequence[float],
+    sender: str,
+    now: datetime,
+) -> None:
+    """`prepare` and `write` a batch in the caller's transaction."""
+    write(conn, prepare(batch, schedule=schedule, sender=sender, now=now))
 
 
 def _fold(

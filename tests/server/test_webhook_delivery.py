@@ -429,3 +429,59 @@ def test_a_dispatcher_outlives_a_database_that_is_away(tmp_path: Path) -> None:
         dispatcher.close()
         engine.dispose()
     assert not thread.is_alive() and not raised, raised
+
+
+def test_a_claim_takes_the_oldest_due_and_reads_no_more_than_it_needs(
+    api: Api, org: Org, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Pending and retrying deliveries come in next_attempt_at order, whatever their state;
+    not yet due, locked, succeeded and failed ones are left. On SQLite the candidates come off
+    the partial index ix_deliveries_due in order (no sort of the whole backlog)."""
+    endpoint = add_endpoint(api, org, receiver.url, ["checkin.accepted"])
+    engine = api.app.state.engine
+    with engine.begin() as conn:
+        outbox.emit_many(
+            conn,
+            outbox.subscribers(conn, org.id),
+            organization_id=org.id,
+            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(12)],
+        )
+    now = datetime.now(UTC)
+    plan = {  # message n -> (state, next attempt in seconds from now, locked for seconds)
+        0: ("pending", -50, None),
+        1: ("retrying", -70, None),  # the oldest due
+        2: ("pending", -60, 30),  # claimed by someone else
+        3: ("succeeded", -90, None),
+        4: ("failed", -95, None),
+        5: ("retrying", 300, None),  # not due yet
+        6: ("pending", -40, -5),  # its claim lapsed: due again
+    }
+    with Session(engine) as session:
+        rows = session.execute(
+            select(WebhookDelivery, WebhookMessage.body).join(
+                WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id
+            )
+        ).all()
+        by_n = {json.loads(body)["data"]["n"]: d for d, body in rows}
+        for n, delivery in by_n.items():
+            state, due, locked = plan.get(n, ("pending", -10 + n, None))
+            delivery.state = state
+            delivery.next_attempt_at = now + timedelta(seconds=due)
+            delivery.locked_until = now + timedelta(seconds=locked) if locked else None
+        ids = {n: d.id for n, d in by_n.items()}
+        session.commit()
+    dispatcher = Dispatcher(engine, settings_of(api, tmp_path))
+    try:
+        claimed = [job.delivery_id for job in dispatcher.claim(4)]
+        names = {v: k for k, v in ids.items()}
+        assert sorted(names[c] for c in claimed) == [0, 1, 6, 7]  # the four oldest due
+        assert {job.endpoint_id for job in dispatcher.claim(100)} == {endpoint.id}
+        if engine.dialect.name == "sqlite":
+            query = dispatcher.candidates(datetime.now(UTC), None, 10)
+            compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+            with engine.connect() as conn:
+                steps = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+            assert any("ix_deliveries_due" in step for step in steps), steps
+            assert not any("TEMP B-TREE" in step for step in steps), steps
+    finally:
+        dispatcher.close()

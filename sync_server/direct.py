@@ -1,0 +1,110 @@
+"""Statements compiled by SQLAlchemy once per dialect and run on the driver's own cursor.
+
+For the statements the webhook outbox runs most (in every scan's transaction, and in every
+dispatcher turn while it holds SQLite's write lock), where SQLAlchemy's per-statement and
+per-row work (an execution context, each bind and result value processed through several
+layers: 0.1-0.2 ms a statement and tens of microseconds a row on these machines) costs more
+than the database does. The SQL and each value's bind processing are SQLAlchemy's own, compiled
+for the connection's dialect; the statement runs in the connection's open transaction. On a
+connection that has not begun one, the ordinary `conn.execute` runs instead, so nothing ever
+runs outside the caller's transaction.
+
+    INSERT_MESSAGES = Direct(insert(MESSAGES))      # every column, each row gives them all
+    INSERT_MESSAGES.many(conn, [{"id": "msg_…", "organization_id": …}, …])
+    rows = Direct(select(T.c.id).where(T.c.org == bindparam("org"))).rows(conn, {"org": org})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Executable, Insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["Direct"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...] | None  # positional paramstyles: the parameters' order
+    processors: Mapping[str, Callable[[Any], Any]]
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        processors = self.processors
+        if processors:
+            values = {k: (processors[k](v) if k in processors else v) for k, v in values.items()}
+        if self.names is None:
+            return values
+        return tuple(values[name] for name in self.names)
+
+
+class Direct:
+    """One statement; an INSERT takes every column of its table (a row gives each, None for
+    NULL). Parameters are named as in the statement (`bindparam("org")`, or the column keys)."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            keys = None
+            if isinstance(self.statement, Insert):
+                keys = [column.key for column in self.statement.table.columns]
+            done = self.statement.compile(dialect=dialect, column_keys=keys)
+            processors = {}
+            for name, bind in done.binds.items():
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors[name] = processor
+            names = tuple(done.positiontup or ()) if dialect.positional else None
+            compiled = self._by_dialect[dialect.name] = _Compiled(str(done), names, processors)
+        return compiled
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once for each of `rows` (one driver `executemany`)."""
+        if not rows:
+            return
+        if not conn.in_transaction():
+            conn.execute(self.statement, list(rows))
+            return
+        compiled = self._compiled(conn.dialect)
+        with _cursor(conn, compiled.sql) as cursor:
+            cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a SELECT once; its rows as the driver gives them (plain tuples, no result
+        processing: select columns that need none, or cast them to text)."""
+        if not conn.in_transaction():
+            return [tuple(row) for row in conn.execute(self.statement, dict(params))]
+        compiled = self._compiled(conn.dialect)
+        with _cursor(conn, compiled.sql) as cursor:
+            cursor.execute(compiled.sql, compiled.params(params))
+            return [tuple(row) for row in cursor.fetchall()]
+
+
+@contextmanager
+def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """A driver cursor on the connection; the driver's errors come out as SQLAlchemy's (as from
+    `conn.execute`: callers catch `SQLAlchemyError`), a lost connection invalidated."""
+    dbapi_connection = conn.connection.dbapi_connection
+    cursor = conn.connection.cursor()
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+        error = DBAPIError.instance(
+            sql, None, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
+        )
+        if lost:
+            conn.invalidate(exc)
+        raise error from exc
+    finally:
+        with suppress(Exception):  # a cursor of a lost connection may not close
+            cursor.close()
