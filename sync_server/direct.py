@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Insert
+from sqlalchemy import Connection, Executable, Insert, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -43,40 +43,77 @@ class _Compiled:
         return tuple(values[name] for name in self.names)
 
 
+MULTI_ROWS = 16  # INSERTs of up to this many rows go as one multi-row statement
+
+
+def _compile(statement: Executable, dialect: Dialect, keys: list[str] | None) -> _Compiled:
+    done = statement.compile(dialect=dialect, column_keys=keys)
+    processors = {}
+    for name, bind in done.binds.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    names = tuple(done.positiontup or ()) if dialect.positional else None
+    return _Compiled(str(done), names, processors)
+
+
 class Direct:
     """One statement; an INSERT takes every column of its table (a row gives each, None for
     NULL). Parameters are named as in the statement (`bindparam("org")`, or the column keys)."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[tuple[str, int], _Compiled] = {}
 
-    def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
+    def _compiled(self, dialect: Dialect, rows: int = 1) -> _Compiled:
+        """The statement for `dialect`; for an INSERT of 2 to MULTI_ROWS rows, one statement
+        with that many VALUES rows (its parameters `<column>__<row>`)."""
+        compiled = self._by_dialect.get((dialect.name, rows))
         if compiled is None:
-            keys = None
-            if isinstance(self.statement, Insert):
-                keys = [column.key for column in self.statement.table.columns]
-            done = self.statement.compile(dialect=dialect, column_keys=keys)
-            processors = {}
-            for name, bind in done.binds.items():
-                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    processors[name] = processor
-            names = tuple(done.positiontup or ()) if dialect.positional else None
-            compiled = self._by_dialect[dialect.name] = _Compiled(str(done), names, processors)
+            statement, keys = self.statement, None
+            if isinstance(statement, Insert):
+                columns = list(statement.table.columns)
+                keys = [column.key for column in columns]
+                if rows > 1:
+                    statement = insert(statement.table).values(
+                        [
+                            {c.key: bindparam(f"{c.key}__{n}", type_=c.type) for c in columns}
+                            for n in range(rows)
+                        ]
+                    )
+                    keys = None
+            compiled = self._by_dialect[dialect.name, rows] = _compile(statement, dialect, keys)
         return compiled
 
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run once for each of `rows` (one driver `executemany`)."""
+        """Run for each of `rows`: an INSERT of a few rows as one statement (one round trip),
+        anything else as one driver `executemany`."""
         if not rows:
             return
         if not conn.in_transaction():
             conn.execute(self.statement, list(rows))
             return
+        if len(rows) == 1 or (isinstance(self.statement, Insert) and len(rows) <= MULTI_ROWS):
+            compiled = self._compiled(conn.dialect, len(rows))
+            if len(rows) == 1:
+                values = rows[0]
+            else:
+                values = {f"{k}__{n}": v for n, row in enumerate(rows) for k, v in row.items()}
+            with _cursor(conn, compiled.sql) as cursor:
+                cursor.execute(compiled.sql, compiled.params(values))
+            return
         compiled = self._compiled(conn.dialect)
         with _cursor(conn, compiled.sql) as cursor:
             cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
+
+    def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
+        """Run once, answering nothing."""
+        if not conn.in_transaction():
+            conn.execute(self.statement, dict(params or {}))
+            return
+        compiled = self._compiled(conn.dialect)
+        with _cursor(conn, compiled.sql) as cursor:
+            cursor.execute(compiled.sql, compiled.params(params or {}))
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run a SELECT once; its rows as the driver gives them (plain tuples, no result

@@ -12,19 +12,21 @@ import threading
 
 from sqlalchemy import Connection, Engine, text
 
+from sync_server.direct import Direct
+
 __all__ = ["CHANNEL", "Listener", "notify"]
 
 log = logging.getLogger("doorcheck.webhooks")
 
 CHANNEL = "doorcheck_webhooks"
-_NOTIFY = text(f"NOTIFY {CHANNEL}")
+_NOTIFY = Direct(text(f"NOTIFY {CHANNEL}"))
 RECONNECT_AFTER_S = 5.0
 
 
 def notify(conn: Connection) -> None:
     """Wake every listening dispatcher when this transaction commits (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY)
+        _NOTIFY.run(conn)
 
 
 class Listener:

@@ -84,8 +84,11 @@ def test_inserts_read_back_as_sqlalchemy_writes_them(engine: Engine) -> None:
     """Half the rows through Direct, half through conn.execute: read back through SQLAlchemy,
     every value (aware datetimes, NULLs, unicode, JSON) is the same kind of value."""
     with engine.begin() as conn:
-        Direct(insert(MESSAGES)).many(conn, [_message(n) for n in range(0, 4)])
-        conn.execute(insert(MESSAGES), [_message(n) for n in range(4, 8)])
+        messages = Direct(insert(MESSAGES))
+        messages.many(conn, [_message(0)])  # one row
+        messages.many(conn, [_message(n) for n in range(1, 4)])  # a multi-row statement
+        messages.many(conn, [_message(n) for n in range(4, 24)])  # an executemany
+        conn.execute(insert(MESSAGES), [_message(n) for n in range(24, 28)])
         Direct(insert(DELIVERIES)).many(conn, [_delivery(1, "msg_1"), _delivery(2, "msg_2")])
         conn.execute(insert(DELIVERIES), [_delivery(3, "msg_5")])
         attempts = [
@@ -103,8 +106,8 @@ def test_inserts_read_back_as_sqlalchemy_writes_them(engine: Engine) -> None:
         ]
         Direct(insert(ATTEMPTS)).many(conn, attempts[:1])
         conn.execute(insert(ATTEMPTS), attempts[1:])
-    messages = _rows(engine, MESSAGES)
-    assert messages == [tuple(_message(n).values()) for n in range(8)]
+    stored = _rows(engine, MESSAGES)
+    assert sorted(stored) == sorted(tuple(_message(n).values()) for n in range(28))
     assert [r[5] for r in _rows(engine, DELIVERIES)] == [
         AT + timedelta(seconds=n) for n in (1, 2, 3)
     ]
