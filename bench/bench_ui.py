@@ -35,7 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import bench_server  # noqa: E402
-from tests.conftest import CHROMIUM_ARGS, DOORCHECK, free_port  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    CHROMIUM_ARGS,
+    DOORCHECK,
+    free_port,
+    stop_process,
+    wait_http,
+)
 from tests.scanner.qrframes import empty_frame, qr_frame, write_video  # noqa: E402
 
 WAIT_MS = 120_000  # an upper bound for a slow machine, not a measurement
@@ -176,25 +182,8 @@ def start_app(work: Path, video: Video) -> App:
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     out.close()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the scanner exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return App(url, proc, trace, data, log)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError("the scanner app did not start serving")
-
-
-def stop_app(app: App) -> None:
-    app.proc.terminate()
-    try:
-        app.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        app.proc.kill()
-        app.proc.wait()
+    wait_http(url, proc, log)
+    return App(url, proc, trace, data, log)
 
 
 def read_trace(path: Path) -> list[dict[str, Any]]:
@@ -458,7 +447,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
                 finally:
                     browser.close()
         finally:
-            stop_app(app)
+            stop_process(app.proc)
 
 
 def measure(args: argparse.Namespace, door: Door, video: Video, app: App, page: Any) -> None:

@@ -160,6 +160,34 @@ def init_org(db_url: str, env: dict[str, str], cwd: Path, name: str = "Acme") ->
     return str(json.loads(done.stdout)["api_key"])
 
 
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Wait until `url` answers 200; if `proc` exits first, raise with the end of its `log`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 20, *, terminate: bool = True
+) -> int:
+    """SIGTERM (if still running; `terminate=False`: it was sent already), then SIGKILL after
+    `timeout` seconds; its exit code."""
+    if terminate and proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def start_doorcheck_server(
     db_url: str, port: int, env: dict[str, str], cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:

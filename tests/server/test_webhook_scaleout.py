@@ -23,7 +23,13 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
 from sync_server.models import WebhookAttempt, WebhookDelivery
-from tests.conftest import DOORCHECK, free_port, init_org, start_doorcheck_server
+from tests.conftest import (
+    DOORCHECK,
+    free_port,
+    init_org,
+    start_doorcheck_server,
+    stop_process,
+)
 from tests.server.conftest import Api, Org, Receiver, live_api
 
 pytestmark = pytest.mark.e2e
@@ -59,17 +65,10 @@ def _workers(db_url: str, count: int, env: dict[str, str]) -> list[subprocess.Po
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    for proc in procs:
+    for proc in procs:  # all at once, then wait for each
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    codes = []
-    for proc in procs:
-        try:
-            codes.append(proc.wait(timeout=30))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            codes.append(proc.wait())
-    return codes
+            proc.terminate()
+    return [stop_process(proc, timeout=30, terminate=False) for proc in procs]
 
 
 @pytest.fixture

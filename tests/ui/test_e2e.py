@@ -15,13 +15,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 if importlib.util.find_spec("scanner_app.gate") is None:
@@ -30,7 +28,14 @@ if shutil.which("chromium") is None:
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from tests.conftest import CHROMIUM_ARGS, DOORCHECK, free_port, serve  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    CHROMIUM_ARGS,
+    DOORCHECK,
+    free_port,
+    serve,
+    stop_process,
+    wait_http,
+)
 from tests.server.conftest import Api, Org, add_attendee, api, org, setup_event  # noqa: E402
 
 __all__ = ["api", "org"]
@@ -121,29 +126,11 @@ def _running_app(tmp_path: Path, video: Path | None) -> Iterator[str]:
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url, proc, tmp_path / "scanner.log")
+        wait_http(url, proc, tmp_path / "scanner.log")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"scanner exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError("the scanner app did not start serving")
 
 
 def _other_gate(app: dict[str, Any]) -> Any:
