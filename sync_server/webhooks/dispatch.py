@@ -1,6 +1,7 @@
 """The dispatcher: claims due deliveries from the outbox in short transactions, POSTs each signed
-message from a bounded pool of threads (`sender.Sender`: to the address the SSRF guard
-checked), and records finished attempts in batches, one transaction per batch.
+message from the sender's event loop (`sender.Sender`: to the address the SSRF guard checked,
+a bounded number in flight), and records finished attempts in batches, one transaction per
+batch.
 
     Dispatcher(engine, settings).run_forever(stop)   # in the server, or in `doorcheck worker`
 """
@@ -15,7 +16,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ RECORD_BATCH = 500
 # after a claim or a recorded batch, let work pile up this long: under load a dispatcher writes a
 # few larger transactions a second instead of one per handful of attempts
 GATHER_S = 0.1
-CLAIMS_PER_THREAD = 4  # deliveries claimed ahead per sending thread
+CLAIMS_PER_THREAD = 4  # deliveries claimed ahead per attempt allowed in flight
 RECORD_TRIES = 3
 
 
@@ -64,9 +64,10 @@ def attempt_timeout(claim_seconds: float) -> float:
 
 class _Flight:
     """What this dispatcher has claimed and not yet recorded: up to `size` deliveries (a few per
-    sending thread, so claims are few and large). One endpoint may hold at most `cap` of them
-    (`SLOW_CAP` while it is slow or failing), three quarters of the `threads`: the last quarter
-    of the threads is always left for the others, so one slow endpoint never delays the rest."""
+    attempt it may have in flight, so claims are few and large). One endpoint may have at most
+    `cap` attempts in flight (`SLOW_CAP` while it is slow or failing), three quarters of the
+    `threads` (attempts in flight at once): the last quarter is always left for the others, so
+    one slow endpoint never delays the rest."""
 
     def __init__(self, size: int, threads: int | None = None) -> None:
         threads = threads or size
@@ -165,10 +166,8 @@ class Dispatcher:
             allow_private=settings.webhook_allow_private,
             pool_size=self.concurrency,
         )
-        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook")
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
         self.http.close()
 
     # -- claiming --------------------------------------------------------------------------
@@ -247,13 +246,18 @@ class Dispatcher:
     def run_once(self, limit: int = 50) -> int:
         """Claim what is due, send it concurrently, record the batch; answers how many."""
         jobs = self.claim(limit)
-        self.record(list(self.pool.map(self.attempt, jobs)))
+        at = utcnow()
+        live = [job for job in jobs if job.active]
+        outcomes = dict(
+            zip((job.delivery_id for job in live), self.http.send_all(live), strict=True)
+        )
+        self.record([Attempted(job, outcomes.get(job.delivery_id), at) for job in jobs])
         return len(jobs)
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
         """Deliver until `stop` is set. Each turn writes one transaction: it records the attempts
         that finished since the last turn and claims more when half the flight is free; the
-        sending threads meanwhile POST. Wakes on NOTIFY (PostgreSQL), when an endpoint at its
+        sender's loop meanwhile POSTs. Wakes on NOTIFY (PostgreSQL), when an endpoint at its
         share frees a slot, or every `idle_sleep` seconds."""
         flight = _Flight(self.concurrency * CLAIMS_PER_THREAD, self.concurrency)
         finished: queue.SimpleQueue[Attempted] = queue.SimpleQueue()
@@ -291,8 +295,7 @@ class Dispatcher:
                 flight.recorded(len(pending))
                 pending, failures = [], 0
                 flight.add(jobs)
-                for job in jobs:
-                    self.pool.submit(self._attempt_in_flight, job, flight, finished)
+                self._start(jobs, flight, finished)
                 if not jobs or drained:  # a trickle: let the next turn carry more
                     stop.wait(GATHER_S)
                 self.wake.wait(idle_sleep)
@@ -314,20 +317,28 @@ class Dispatcher:
             with self.engine.begin() as conn:
                 record(conn, batch, schedule=self.schedule, sender=self.sender, now=utcnow())
 
-    def _attempt_in_flight(
-        self, job: Job, flight: _Flight, finished: queue.SimpleQueue[Attempted]
+    def _start(
+        self, jobs: Sequence[Job], flight: _Flight, finished: queue.SimpleQueue[Attempted]
     ) -> None:
-        try:
-            attempted = self.attempt(job)
-        except Exception:  # a bug must not lose the thread: the lock expires, it is retried
-            log.exception("webhook delivery %s failed unexpectedly", job.delivery_id)
-            flight.sent(job.endpoint_id, None)
-            flight.recorded(1)
-            self.wake.set()
-            return
-        finished.put(attempted)
-        if flight.sent(job.endpoint_id, attempted.outcome):
-            self.wake.set()
+        """Hand `jobs` to the sender; each outcome lands in `finished` (a disabled endpoint's
+        at once: nothing is sent to it)."""
+        at = utcnow()
+
+        def done(job: Job, outcome: Outcome | None) -> None:  # on the sender's loop
+            if outcome is None:  # a bug, logged by the sender: the claim lapses, it is retried
+                flight.sent(job.endpoint_id, None)
+                flight.recorded(1)
+                self.wake.set()
+                return
+            finished.put(Attempted(job, outcome, at))
+            if flight.sent(job.endpoint_id, outcome):
+                self.wake.set()
+
+        for job in jobs:
+            if not job.active:
+                finished.put(Attempted(job, None, at))
+                flight.sent(job.endpoint_id, None)
+        self.http.submit([job for job in jobs if job.active], done)
 
     def _record_patiently(self, batch: list[Attempted]) -> None:
         for start in range(0, len(batch), RECORD_BATCH):
