@@ -10,6 +10,7 @@ from sync_server.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookFanout,
     WebhookMessage,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookFanout",
     "WebhookMessage",
     "Zone",
 ]

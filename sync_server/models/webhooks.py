@@ -15,6 +15,7 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookFanout",
     "WebhookMessage",
 ]
 
@@ -51,6 +52,20 @@ class WebhookMessage(SQLModel, table=True):
     type: str = Field(max_length=64)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = time_field(nullable=False, default_now=True)
+
+
+class WebhookFanout(SQLModel, table=True):
+    """A message whose deliveries a dispatcher has yet to create: the endpoints subscribed when
+    it was written (comma-separated ids). Written in the change's transaction instead of one
+    delivery row per endpoint, which kept a scan's transaction lighter; a dispatcher turns it
+    into deliveries and deletes it in one transaction (`outbox.fan_out`)."""
+
+    __tablename__ = "webhook_fanout"
+
+    message_id: str = Field(
+        primary_key=True, max_length=40, foreign_key="webhook_messages.id", ondelete="CASCADE"
+    )
+    endpoint_ids: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -23,9 +23,10 @@ from sqlalchemy import Connection, Engine, Table, and_, or_, select, text, updat
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_server.db import utcnow
-from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
 from sync_server.models.webhooks import DUE_CONDITION
 from sync_server.settings import Settings
+from sync_server.webhooks.outbox import fan_out
 from sync_server.webhooks.recording import Attempted, Job, Outcome, prepare, record, write
 from sync_server.webhooks.sender import Sender
 from sync_server.webhooks.wakeup import Listener
@@ -37,6 +38,7 @@ log = logging.getLogger("doorcheck.webhooks")
 ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
 MESSAGES: Table = WebhookMessage.__table__  # type: ignore[assignment]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+FANOUT: Table = WebhookFanout.__table__  # type: ignore[assignment]
 
 TIMEOUT_S = 10.0
 # word for word the condition of the partial index ix_deliveries_due (SQLite uses it only then)
@@ -172,10 +174,12 @@ class Dispatcher:
 
     # -- claiming --------------------------------------------------------------------------
     def claim(self, limit: int) -> list[Job]:
-        """Lock up to `limit` due deliveries for the claim time, in one short transaction."""
+        """Fan out new messages and lock up to `limit` due deliveries for the claim time, in one
+        short transaction."""
         if not self._anything_due(None):
             return []
         with self.engine.begin() as conn:
+            fan_out(conn)
             return self._claim_in(conn, limit, None)[0]
 
     def _due(self, now: datetime, flight: _Flight | None) -> Any:
@@ -188,7 +192,10 @@ class Dispatcher:
         return and_(due, DELIVERIES.c.endpoint_id.not_in(full)) if full else due
 
     def _anything_due(self, flight: _Flight | None) -> bool:
+        """A message to fan out, or a delivery due (to an endpoint with room in `flight`)."""
         with self.reader.connect() as conn:  # idle polls take no write lock
+            if conn.execute(select(FANOUT.c.message_id).limit(1)).first() is not None:
+                return True
             query = select(DELIVERIES.c.id).where(self._due(utcnow(), flight)).limit(1)
             return conn.execute(query).first() is not None
 
@@ -282,6 +289,7 @@ class Dispatcher:
                     )
                     with self.engine.begin() as conn:
                         write(conn, recording)
+                        fan_out(conn)
                         if limit:
                             jobs, drained = self._claim_in(conn, limit, flight)
                 except SQLAlchemyError:  # the database is away for a moment: try again

@@ -1,7 +1,9 @@
-"""The transactional outbox: webhook messages and their per-endpoint deliveries, written in the
-caller's transaction so a change and the message it causes commit (or vanish) together.
+"""The transactional outbox: webhook messages, written in the caller's transaction so a change
+and the message it causes commit (or vanish) together, with the endpoints subscribed at that
+moment; a dispatcher later turns each into one delivery per endpoint (`fan_out`).
 
     message_id = emit(conn, organization_id=org, event_id=eid, type="checkin.accepted", data=...)
+    fan_out(conn)   # in a dispatcher's transaction: the deliveries of the messages written since
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, Text, bindparam, cast, insert, select, true
+from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert, select, true
 
 from sync_server.db import utcnow
 from sync_server.direct import Direct
 from sync_server.errors import not_found
-from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
 from sync_server.models.base import new_id
 from sync_server.webhooks.wakeup import notify
 
@@ -29,6 +31,7 @@ __all__ = [
     "emit",
     "emit_many",
     "enqueue_for_endpoint",
+    "fan_out",
     "message_body",
     "replay",
     "rfc3339",
@@ -40,6 +43,8 @@ TEST_TYPE = "webhook.test"
 ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
 MESSAGES: Table = WebhookMessage.__table__  # type: ignore[assignment]
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+FANOUT: Table = WebhookFanout.__table__  # type: ignore[assignment]
+FAN_OUT_BATCH = 1000  # messages a dispatcher turn fans out at the most
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,7 @@ _SUBSCRIBERS = Direct(
     )
 )
 _INSERT_MESSAGES = Direct(insert(MESSAGES))
+_INSERT_FANOUT = Direct(insert(FANOUT))
 _INSERT_DELIVERIES = Direct(insert(DELIVERIES))
 
 
@@ -128,12 +134,13 @@ def emit_many(
     organization_id: str,
     items: Iterable[Emission],
 ) -> list[str | None]:
-    """Write every item that someone subscribes to, in bulk; answers the message ids (or None)."""
+    """Write every item that someone subscribes to, in bulk, with the endpoints to deliver it to
+    (a `webhook_fanout` row each); answers the message ids (or None)."""
     if not subs:
         return [None for _ in items]
     now = utcnow()
     messages: list[dict[str, Any]] = []
-    deliveries: list[dict[str, Any]] = []
+    fanout: list[dict[str, Any]] = []
     ids: list[str | None] = []
     for item in items:
         targets = [s.endpoint_id for s in subs if s.wants(item.type, item.event_id)]
@@ -143,12 +150,44 @@ def emit_many(
         message_id = new_id("msg")
         ids.append(message_id)
         messages.append(_message_row(message_id, organization_id, item, now))
-        deliveries += [_delivery_row(message_id, endpoint_id, now) for endpoint_id in targets]
+        fanout.append({"message_id": message_id, "endpoint_ids": ",".join(targets)})
     if messages:
         _INSERT_MESSAGES.many(conn, messages)
-        _INSERT_DELIVERIES.many(conn, deliveries)
+        _INSERT_FANOUT.many(conn, fanout)
         notify(conn)
     return ids
+
+
+_PENDING_FANOUT = (
+    select(FANOUT.c.message_id, FANOUT.c.endpoint_ids, MESSAGES.c.created_at)
+    .join(MESSAGES, MESSAGES.c.id == FANOUT.c.message_id)
+    .order_by(MESSAGES.c.created_at)
+    # on PostgreSQL, dispatchers fanning out at once take different messages
+    .with_for_update(skip_locked=True, of=FANOUT)
+)
+
+
+def fan_out(conn: Connection, limit: int = FAN_OUT_BATCH) -> int:
+    """Create the deliveries of up to `limit` messages waiting in `webhook_fanout` (oldest
+    first), one per endpoint that still exists, due at the message's time; in the caller's
+    transaction, which also deletes what it fanned out. Answers how many messages."""
+    waiting = conn.execute(_PENDING_FANOUT.limit(limit)).all()
+    if not waiting:
+        return 0
+    wanted = {e for row in waiting for e in row.endpoint_ids.split(",")}
+    existing = set(
+        conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(sorted(wanted)))).scalars()
+    )
+    deliveries = [
+        _delivery_row(row.message_id, endpoint_id, row.created_at)
+        for row in waiting
+        for endpoint_id in row.endpoint_ids.split(",")
+        if endpoint_id in existing  # an endpoint deleted since has nothing to receive
+    ]
+    _INSERT_DELIVERIES.many(conn, deliveries)
+    done = [row.message_id for row in waiting]
+    conn.execute(delete(FANOUT).where(FANOUT.c.message_id.in_(done)))
+    return len(done)
 
 
 def emit(

@@ -25,7 +25,13 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.webhooks import new_secret
 from sync_server.db import session_scope
-from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from sync_server.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookFanout,
+    WebhookMessage,
+)
 from sync_server.models.base import new_id
 from sync_server.settings import Settings
 from sync_server.webhooks import outbox
@@ -187,7 +193,8 @@ def test_410_disables_the_endpoint_and_exhausted_schedule_fails(
     assert dead_row is not None and dead_row.active and dead_row.failing_since is not None
     assert count(api, WebhookAttempt) == 3  # one 410, two connection errors (1 + 1 retry)
     scan(org.client, setup["gate_a"]["id"], "nobody")  # only the live endpoint gets it now
-    assert count(api, WebhookDelivery) == 3
+    with Session(api.app.state.engine) as session:
+        assert session.execute(select(WebhookFanout.endpoint_ids)).scalars().all() == [dead.id]
 
 
 @pytest.mark.embedded
@@ -212,7 +219,7 @@ def test_no_subscriber_writes_nothing(api: Api, org: Org, receiver: Receiver) ->
     add_endpoint(api, org, receiver.url, ["checkin.accepted"], active=False)
     person = add_attendee(org, setup["id"])
     scan(org.client, setup["gate_a"]["id"], person["qr"])
-    assert count(api, WebhookMessage) == 0 and count(api, WebhookDelivery) == 0
+    assert count(api, WebhookMessage) == 0 and count(api, WebhookFanout) == 0
 
 
 def test_attendee_and_conflict_events_are_queued(api: Api, org: Org, receiver: Receiver) -> None:
@@ -446,6 +453,7 @@ def test_a_claim_takes_the_oldest_due_and_reads_no_more_than_it_needs(
             organization_id=org.id,
             items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(12)],
         )
+        assert outbox.fan_out(conn) == 12
     now = datetime.now(UTC)
     plan = {  # message n -> (state, next attempt in seconds from now, locked for seconds)
         0: ("pending", -50, None),
@@ -485,3 +493,49 @@ def test_a_claim_takes_the_oldest_due_and_reads_no_more_than_it_needs(
             assert not any("TEMP B-TREE" in step for step in steps), steps
     finally:
         dispatcher.close()
+
+
+def test_a_message_is_fanned_out_once_to_the_endpoints_subscribed_when_it_was_written(
+    api: Api, org: Org, receiver: Receiver
+) -> None:
+    """The change's transaction writes the message with its endpoints; fanning out makes one
+    delivery each, due at the message's time, and skips an endpoint deleted in between."""
+    setup = setup_event(org)
+    kept = [add_endpoint(api, org, receiver.url, ["checkin.denied"]) for _ in range(2)]
+    deleted = add_endpoint(api, org, receiver.url, ["checkin.denied"])
+    scan(org.client, setup["gate_a"]["id"], "nobody")
+    assert count(api, WebhookDelivery) == 0 and count(api, WebhookFanout) == 1
+    assert org.client.delete(f"/v1/webhooks/{deleted.id}").status_code == 204
+    later = add_endpoint(api, org, receiver.url, ["checkin.denied"])  # after the fact: not sent
+    engine = api.app.state.engine
+    with engine.begin() as conn:
+        assert outbox.fan_out(conn) == 1
+        assert outbox.fan_out(conn) == 0
+    with Session(engine) as session:
+        rows = session.execute(
+            select(WebhookDelivery, WebhookMessage.created_at).join(
+                WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id
+            )
+        ).all()
+    assert sorted(d.endpoint_id for d, _ in rows) == sorted(e.id for e in kept)
+    assert all(d.next_attempt_at == at and d.state == "pending" for d, at in rows)
+    assert later.id not in {d.endpoint_id for d, _ in rows}
+    assert count(api, WebhookFanout) == 0
+
+
+def test_the_delivery_log_lists_messages_no_dispatcher_has_fanned_out(
+    api: Api, org: Org, receiver: Receiver
+) -> None:
+    setup = setup_event(org)
+    endpoint = add_endpoint(api, org, receiver.url, ["checkin.denied"])
+    scan(org.client, setup["gate_a"]["id"], "nobody")
+    listed = org.client.get(f"/v1/webhooks/{endpoint.id}/deliveries")
+    assert listed.status_code == 200, listed.text
+    [delivery] = listed.json()["data"]
+    assert (delivery["state"], delivery["attempts"], delivery["type"]) == (
+        "pending",
+        0,
+        "checkin.denied",
+    )
+    assert delivery["attempt_log"] == []
+    assert count(api, WebhookFanout) == 0 and receiver.requests == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import select
 
@@ -16,6 +16,7 @@ from sync_server.db import utcnow
 from sync_server.models import WebhookDelivery, WebhookEndpoint
 from sync_server.models.base import Input
 from sync_server.services import webhook_endpoints as service
+from sync_server.webhooks.outbox import fan_out
 from sync_server.webhooks.payloads import CATALOG, EVENT_TYPES
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -237,6 +238,7 @@ def deliveries(
     webhook_id: str,
     principal: WebhookAdmin,
     session: SessionDep,
+    request: Request,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page:
@@ -244,6 +246,11 @@ def deliveries(
     endpoint = service.owned_endpoint(
         session, organization_id=principal.organization_id, endpoint_id=webhook_id
     )
+    # messages no dispatcher has fanned out yet are listed too (none may be running): fan them
+    # out, then read in a new transaction, which sees them
+    with request.app.state.engine.begin() as conn:
+        fan_out(conn)
+    session.commit()
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
     page = paginate(session, query, WebhookDelivery, limit=limit, cursor=cursor, render=lambda d: d)
     page.data = [_delivery_public(r) for r in service.delivery_records(session, page.data)]
