@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Executable, Insert, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["Direct"]
+__all__ = ["Bound", "Direct"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +106,13 @@ class Direct:
         with _cursor(conn, compiled.sql) as cursor:
             cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
 
+    def bound(self, dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> Bound:
+        """`rows` with their values converted for `dialect` now, outside any transaction, to be
+        run later by `Bound.run` (one `executemany`): a writer holding SQLite's lock then only
+        executes."""
+        compiled = self._compiled(dialect)
+        return Bound(self, dialect.name, compiled.sql, [compiled.params(r) for r in rows], rows)
+
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
         """Run once, answering nothing."""
         if not conn.in_transaction():
@@ -124,6 +131,27 @@ class Direct:
         with _cursor(conn, compiled.sql) as cursor:
             cursor.execute(compiled.sql, compiled.params(params))
             return [tuple(row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A statement and its rows, bound ahead (`Direct.bound`)."""
+
+    direct: Direct
+    dialect: str
+    sql: str
+    params: list[Any]
+    rows: Sequence[Mapping[str, Any]]
+
+    def run(self, conn: Connection) -> None:
+        """Run for every row, in the connection's transaction."""
+        if not self.rows:
+            return
+        if not conn.in_transaction() or conn.dialect.name != self.dialect:
+            self.direct.many(conn, self.rows)
+            return
+        with _cursor(conn, self.sql) as cursor:
+            cursor.executemany(self.sql, self.params)
 
 
 @contextmanager

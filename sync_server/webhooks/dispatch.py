@@ -26,7 +26,7 @@ from sync_server.db import utcnow
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
 from sync_server.models.webhooks import DUE_CONDITION
 from sync_server.settings import Settings
-from sync_server.webhooks.outbox import fan_out
+from sync_server.webhooks.outbox import apply_fan_out, fan_out, plan_fan_out
 from sync_server.webhooks.recording import Attempted, Job, Outcome, prepare, record, write
 from sync_server.webhooks.sender import Sender
 from sync_server.webhooks.wakeup import Listener
@@ -180,7 +180,8 @@ class Dispatcher:
             return []
         with self.engine.begin() as conn:
             fan_out(conn)
-            return self._claim_in(conn, limit, None)[0]
+            ids = self._lock_due(conn, limit, None)[0]
+        return self._jobs(ids)
 
     def _due(self, now: datetime, flight: _Flight | None) -> Any:
         due = and_(
@@ -212,42 +213,51 @@ class Dispatcher:
             .with_for_update(skip_locked=True, of=DELIVERIES)
         )
 
-    def _claim_in(
+    def _lock_due(
         self, conn: Connection, limit: int, flight: _Flight | None
-    ) -> tuple[list[Job], bool]:
-        """The claim, in the caller's transaction; with a `flight`, endpoints that already have
-        their share of it are left out (the caller adds the jobs to it once committed). Also
-        answers whether it took every due delivery it saw (a trickle, not a backlog)."""
+    ) -> tuple[list[str], bool]:
+        """The claim, in the caller's transaction: lock the oldest due deliveries (with a
+        `flight`, leaving out endpoints that already have their share of it; the caller adds
+        the jobs to it once committed). Answers their ids, and whether it took every due
+        delivery it saw (a trickle, not a backlog)."""
         now = utcnow()
         rows = conn.execute(self.candidates(now, flight, limit)).all()
         drained = len(rows) < (limit * 2 if flight is not None else limit)
         ids = flight.pick(rows, limit) if flight is not None else [r.id for r in rows]
-        if not ids:
-            return [], drained
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(ids))
-            .values(locked_until=now + self.claim_for)
-        )
-        details = conn.execute(
-            select(
-                DELIVERIES.c.id,
-                DELIVERIES.c.attempts,
-                MESSAGES.c.id.label("message_id"),
-                MESSAGES.c.body,
-                ENDPOINTS.c.id.label("endpoint_id"),
-                ENDPOINTS.c.url,
-                ENDPOINTS.c.active,
-                ENDPOINTS.c.secret,
-                ENDPOINTS.c.previous_secret,
-                ENDPOINTS.c.previous_secret_until,
-                ENDPOINTS.c.failing_since,
+        if ids:
+            conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(ids))
+                .values(locked_until=now + self.claim_for)
             )
-            .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-            .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
-            .where(DELIVERIES.c.id.in_(ids))
-        ).all()
-        return [_job(r, now) for r in details], drained
+        return ids, drained
+
+    def _jobs(self, ids: Sequence[str]) -> list[Job]:
+        """What sending the claimed deliveries `ids` takes, read after the claim committed (they
+        are ours until the claim lapses: nothing of this needs the write lock)."""
+        if not ids:
+            return []
+        now = utcnow()
+        with self.reader.connect() as conn:
+            details = conn.execute(
+                select(
+                    DELIVERIES.c.id,
+                    DELIVERIES.c.attempts,
+                    MESSAGES.c.id.label("message_id"),
+                    MESSAGES.c.body,
+                    ENDPOINTS.c.id.label("endpoint_id"),
+                    ENDPOINTS.c.url,
+                    ENDPOINTS.c.active,
+                    ENDPOINTS.c.secret,
+                    ENDPOINTS.c.previous_secret,
+                    ENDPOINTS.c.previous_secret_until,
+                    ENDPOINTS.c.failing_since,
+                )
+                .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
+                .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
+                .where(DELIVERIES.c.id.in_(ids))
+            ).all()
+        return [_job(r, now) for r in details]
 
     # -- running ---------------------------------------------------------------------------
     def run_once(self, limit: int = 50) -> int:
@@ -278,20 +288,29 @@ class Dispatcher:
                 self.wake.clear()
                 pending += _take(finished, RECORD_BATCH - len(pending))
                 limit = flight.room() + len(pending) if flight.worth_claiming(len(pending)) else 0
-                jobs: list[Job] = []
+                claimed: list[str] = []
                 drained = True
                 try:
                     if not pending and not (limit and self._anything_due(flight)):
                         self.wake.wait(idle_sleep)
                         continue
+                    # all that can be read and built is, before the write lock is taken: the
+                    # transaction below only writes, and a scan waiting for it waits less
+                    dialect = self.engine.dialect
                     recording = prepare(
-                        pending, schedule=self.schedule, sender=self.sender, now=utcnow()
+                        pending,
+                        schedule=self.schedule,
+                        sender=self.sender,
+                        now=utcnow(),
+                        dialect=dialect,
                     )
+                    with self.reader.connect() as conn:
+                        plan = plan_fan_out(conn, dialect=dialect)
                     with self.engine.begin() as conn:
                         write(conn, recording)
-                        fan_out(conn)
+                        apply_fan_out(conn, plan)
                         if limit:
-                            jobs, drained = self._claim_in(conn, limit, flight)
+                            claimed, drained = self._lock_due(conn, limit, flight)
                 except SQLAlchemyError:  # the database is away for a moment: try again
                     failures += 1
                     log.exception("could not reach the webhook outbox (%d)", failures)
@@ -302,6 +321,11 @@ class Dispatcher:
                     continue
                 flight.recorded(len(pending))
                 pending, failures = [], 0
+                try:
+                    jobs = self._jobs(claimed)
+                except SQLAlchemyError:  # the claims lapse and another turn sends them
+                    log.exception("could not read %d claimed webhook deliveries", len(claimed))
+                    jobs = []
                 flight.add(jobs)
                 self._start(jobs, flight, finished)
                 if not jobs or drained:  # a trickle: let the next turn carry more

@@ -16,9 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert, select, true
+from sqlalchemy.engine import Dialect
 
 from sync_server.db import utcnow
-from sync_server.direct import Direct
+from sync_server.direct import Bound, Direct
 from sync_server.errors import not_found
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
 from sync_server.models.base import new_id
@@ -27,12 +28,15 @@ from sync_server.webhooks.wakeup import notify
 __all__ = [
     "TEST_TYPE",
     "Emission",
+    "FanOut",
     "Subscriber",
+    "apply_fan_out",
     "emit",
     "emit_many",
     "enqueue_for_endpoint",
     "fan_out",
     "message_body",
+    "plan_fan_out",
     "replay",
     "rfc3339",
     "subscribers",
@@ -158,36 +162,78 @@ def emit_many(
     return ids
 
 
-_PENDING_FANOUT = (
+_WAITING = (
     select(FANOUT.c.message_id, FANOUT.c.endpoint_ids, MESSAGES.c.created_at)
     .join(MESSAGES, MESSAGES.c.id == FANOUT.c.message_id)
     .order_by(MESSAGES.c.created_at)
-    # on PostgreSQL, dispatchers fanning out at once take different messages
-    .with_for_update(skip_locked=True, of=FANOUT)
 )
 
 
-def fan_out(conn: Connection, limit: int = FAN_OUT_BATCH) -> int:
-    """Create the deliveries of up to `limit` messages waiting in `webhook_fanout` (oldest
-    first), one per endpoint that still exists, due at the message's time; in the caller's
-    transaction, which also deletes what it fanned out. Answers how many messages."""
-    waiting = conn.execute(_PENDING_FANOUT.limit(limit)).all()
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """Messages waiting in `webhook_fanout` and their deliveries, read and built ahead of the
+    transaction that writes them (`plan_fan_out`, then `apply_fan_out`)."""
+
+    message_ids: list[str]
+    endpoint_ids: list[str]
+    deliveries: list[dict[str, Any]]
+    bound: Bound | None = None
+
+
+def plan_fan_out(
+    conn: Connection, limit: int = FAN_OUT_BATCH, dialect: Dialect | None = None
+) -> FanOut:
+    """Up to `limit` waiting messages, oldest first, with one delivery each per endpoint that
+    exists now, due at the message's time (values converted for `dialect`, if given)."""
+    waiting = conn.execute(_WAITING.limit(limit)).all()
     if not waiting:
-        return 0
-    wanted = {e for row in waiting for e in row.endpoint_ids.split(",")}
-    existing = set(
-        conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(sorted(wanted)))).scalars()
-    )
+        return FanOut([], [], [])
+    wanted = sorted({e for row in waiting for e in row.endpoint_ids.split(",")})
+    existing = set(conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(wanted))).scalars())
     deliveries = [
         _delivery_row(row.message_id, endpoint_id, row.created_at)
         for row in waiting
         for endpoint_id in row.endpoint_ids.split(",")
         if endpoint_id in existing  # an endpoint deleted since has nothing to receive
     ]
-    _INSERT_DELIVERIES.many(conn, deliveries)
-    done = [row.message_id for row in waiting]
-    conn.execute(delete(FANOUT).where(FANOUT.c.message_id.in_(done)))
-    return len(done)
+    bound = _INSERT_DELIVERIES.bound(dialect, deliveries) if dialect is not None else None
+    return FanOut([row.message_id for row in waiting], sorted(existing), deliveries, bound)
+
+
+def apply_fan_out(conn: Connection, plan: FanOut) -> int:
+    """In the caller's transaction: take the planned messages still waiting (on PostgreSQL,
+    skipping those another dispatcher is fanning out; on SQLite the write lock already keeps
+    others out), write their deliveries, delete them from `webhook_fanout`. Answers how many."""
+    if not plan.message_ids:
+        return 0
+    ids = plan.message_ids
+    owned = set(
+        conn.execute(
+            select(FANOUT.c.message_id)
+            .where(FANOUT.c.message_id.in_(ids))
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not owned:
+        return 0
+    still = set(
+        conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(plan.endpoint_ids))).scalars()
+    )
+    if plan.bound is not None and len(owned) == len(ids) and len(still) == len(plan.endpoint_ids):
+        plan.bound.run(conn)
+    else:  # some were taken, or an endpoint was deleted, since the plan
+        rows = [
+            d for d in plan.deliveries if d["message_id"] in owned and d["endpoint_id"] in still
+        ]
+        _INSERT_DELIVERIES.many(conn, rows)
+    conn.execute(delete(FANOUT).where(FANOUT.c.message_id.in_(sorted(owned))))
+    return len(owned)
+
+
+def fan_out(conn: Connection, limit: int = FAN_OUT_BATCH) -> int:
+    """Plan and apply in the caller's transaction: the deliveries of up to `limit` waiting
+    messages. Answers how many messages."""
+    return apply_fan_out(conn, plan_fan_out(conn, limit))
 
 
 def emit(

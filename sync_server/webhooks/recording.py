@@ -15,8 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy.engine import Dialect
 
-from sync_server.direct import Direct
+from sync_server.direct import Bound, Direct
 from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sync_server.models.base import new_id
 
@@ -169,6 +170,10 @@ _SETTLE = (
 )
 
 
+_INSERT_ATTEMPTS = Direct(insert(ATTEMPTS))
+_SETTLE_MANY = Direct(_SETTLE)
+
+
 @dataclass(frozen=True, slots=True)
 class Recording:
     """A batch of attempts made ready to write (`prepare`, outside any transaction) so the
@@ -178,13 +183,20 @@ class Recording:
     settled: list[dict[str, Any]]
     changes: dict[str, tuple[EndpointChange, Job]]
     now: datetime
+    bound: tuple[Bound, Bound] | None = None  # the two statements, values converted
 
 
 def prepare(
-    batch: Sequence[Attempted], *, schedule: Sequence[float], sender: str, now: datetime
+    batch: Sequence[Attempted],
+    *,
+    schedule: Sequence[float],
+    sender: str,
+    now: datetime,
+    dialect: Dialect | None = None,
 ) -> Recording:
     """Decide every attempt of `batch`: its log row, its delivery's new values, and what it
-    does to its endpoint (folded per endpoint)."""
+    does to its endpoint (folded per endpoint); with a `dialect`, the statements' values are
+    converted here too."""
     attempts: list[dict[str, Any]] = []
     settled: list[dict[str, Any]] = []
     changes: dict[str, tuple[EndpointChange, Job]] = {}
@@ -212,11 +224,12 @@ def prepare(
             )
         if result.endpoint is not None:
             changes[item.job.endpoint_id] = _fold(changes.get(item.job.endpoint_id), result, item)
-    return Recording(attempts, settled, changes, now)
+    bound = None
+    if dialect is not None and settled:
+        bound = (_INSERT_ATTEMPTS.bound(dialect, attempts), _SETTLE_MANY.bound(dialect, settled))
+    return Recording(attempts, settled, changes, now, bound)
 
 
-_INSERT_ATTEMPTS = Direct(insert(ATTEMPTS))
-_SETTLE_MANY = Direct(_SETTLE)
 
 
 def write(conn: Connection, recording: Recording) -> None:
@@ -224,8 +237,12 @@ def write(conn: Connection, recording: Recording) -> None:
     (a handful of statements, whatever the batch size)."""
     if not recording.settled:
         return
-    _INSERT_ATTEMPTS.many(conn, recording.attempts)
-    _SETTLE_MANY.many(conn, recording.settled)
+    if recording.bound is not None:
+        for statement in recording.bound:
+            statement.run(conn)
+    else:
+        _INSERT_ATTEMPTS.many(conn, recording.attempts)
+        _SETTLE_MANY.many(conn, recording.settled)
     for endpoint_id, (change, job) in recording.changes.items():
         _change_endpoint(conn, endpoint_id, change, job, recording.now)
 

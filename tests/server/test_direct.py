@@ -199,3 +199,18 @@ def test_outside_a_transaction_it_takes_sqlalchemys_path(engine: Engine) -> None
         assert rows == [("msg_1",)]
         conn.rollback()
     assert _rows(engine, MESSAGES) == []
+
+
+def test_rows_bound_ahead_write_what_sqlalchemy_writes(engine: Engine) -> None:
+    """`Direct.bound` converts the values before the transaction; run inside it, the rows read
+    back as SQLAlchemy's own writes (on a connection of another dialect, or outside a
+    transaction, it falls back to the ordinary path)."""
+    bound = Direct(insert(MESSAGES)).bound(engine.dialect, [_message(n) for n in range(5)])
+    with engine.begin() as conn:
+        bound.run(conn)
+        conn.execute(insert(MESSAGES), [_message(n) for n in range(5, 8)])
+    assert sorted(_rows(engine, MESSAGES)) == sorted(tuple(_message(n).values()) for n in range(8))
+    with engine.connect() as conn:
+        Direct(insert(MESSAGES)).bound(engine.dialect, [_message(9)]).run(conn)
+        conn.rollback()
+    assert len(_rows(engine, MESSAGES)) == 8

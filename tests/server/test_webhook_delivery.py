@@ -539,3 +539,35 @@ def test_the_delivery_log_lists_messages_no_dispatcher_has_fanned_out(
     )
     assert delivery["attempt_log"] == []
     assert count(api, WebhookFanout) == 0 and receiver.requests == []
+
+
+def test_a_fan_out_planned_ahead_writes_only_what_is_still_waiting(
+    api: Api, org: Org, receiver: Receiver
+) -> None:
+    """A dispatcher plans its fan-out before taking the write lock; what another took in the
+    meantime is not fanned out twice, and an endpoint deleted meanwhile gets nothing."""
+    engine = api.app.state.engine
+    first, second = (add_endpoint(api, org, receiver.url, ["checkin.accepted"]) for _ in range(2))
+    with engine.begin() as conn:
+        outbox.emit_many(
+            conn,
+            outbox.subscribers(conn, org.id),
+            organization_id=org.id,
+            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(4)],
+        )
+    with engine.connect() as conn:
+        plan = outbox.plan_fan_out(conn, dialect=engine.dialect)
+    assert len(plan.message_ids) == 4 and len(plan.deliveries) == 8
+    with engine.begin() as conn:  # another dispatcher takes the two oldest
+        taken = outbox.plan_fan_out(conn, limit=2)
+        assert outbox.apply_fan_out(conn, taken) == 2
+    assert org.client.delete(f"/v1/webhooks/{second.id}").status_code == 204
+    with engine.begin() as conn:
+        assert outbox.apply_fan_out(conn, plan) == 2
+    with Session(engine) as session:
+        rows = session.execute(select(WebhookDelivery.message_id, WebhookDelivery.endpoint_id))
+        pairs = Counter(rows.all())
+    assert set(pairs.values()) == {1}, "no delivery twice"
+    assert len(pairs) == 2 + 2  # the two taken first (first endpoint left), two now
+    assert {endpoint for _, endpoint in pairs} == {first.id}
+    assert count(api, WebhookFanout) == 0
