@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Executable, Insert, bindparam, insert
@@ -34,15 +35,33 @@ class _Compiled:
     names: tuple[str, ...] | None  # positional paramstyles: the parameters' order
     processors: Mapping[str, Callable[[Any], Any]]
 
-    def params(self, values: Mapping[str, Any]) -> Any:
+    def params(self, values: Mapping[str, Any], memo: dict[Any, Any] | None = None) -> Any:
+        """The driver's parameters for `values`; with a `memo`, a value converted once is not
+        converted again (the rows of a batch share their times)."""
         processors = self.processors
-        if processors:
+        if processors and memo is not None:
+            values = {
+                k: (_memoized(processors[k], v, memo) if k in processors else v)
+                for k, v in values.items()
+            }
+        elif processors:
             values = {k: (processors[k](v) if k in processors else v) for k, v in values.items()}
         if self.names is None:
             return values
         return tuple(values[name] for name in self.names)
 
 
+def _memoized(processor: Callable[[Any], Any], value: Any, memo: dict[Any, Any]) -> Any:
+    if not isinstance(value, datetime):  # the values worth it: times (hashable, repeated)
+        return processor(value)
+    key = (processor, value)
+    done = memo.get(key, _MISSING)
+    if done is _MISSING:
+        done = memo[key] = processor(value)
+    return done
+
+
+_MISSING = object()
 MULTI_ROWS = 16  # INSERTs of up to this many rows go as one multi-row statement
 
 
@@ -111,7 +130,9 @@ class Direct:
         run later by `Bound.run` (one `executemany`): a writer holding SQLite's lock then only
         executes."""
         compiled = self._compiled(dialect)
-        return Bound(self, dialect.name, compiled.sql, [compiled.params(r) for r in rows], rows)
+        memo: dict[Any, Any] = {}
+        params = [compiled.params(r, memo) for r in rows]
+        return Bound(self, dialect.name, compiled.sql, params, rows)
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
         """Run once, answering nothing."""

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, and_, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,7 +26,13 @@ from sync_server.db import utcnow
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
 from sync_server.models.webhooks import DUE_CONDITION
 from sync_server.settings import Settings
-from sync_server.webhooks.outbox import apply_fan_out, fan_out, plan_fan_out
+from sync_server.webhooks.outbox import (
+    FAN_OUT_BATCH,
+    FanOut,
+    apply_fan_out,
+    fan_out,
+    plan_fan_out,
+)
 from sync_server.webhooks.recording import Attempted, Job, Outcome, prepare, record, write
 from sync_server.webhooks.sender import Sender
 from sync_server.webhooks.wakeup import Listener
@@ -100,9 +106,12 @@ class _Flight:
         with self.cond:
             return sorted(e for e, n in self.sending.items() if n >= self._cap(e))
 
-    def pick(self, candidates: Sequence[Any], room: int) -> list[str]:
-        """The ids to claim among due `(id, endpoint_id, failing_since)` rows, oldest first."""
-        taken: Counter[str] = Counter()
+    def pick(
+        self, candidates: Sequence[Any], room: int, taken: Counter[str] | None = None
+    ) -> list[str]:
+        """The ids to claim among due `(id, endpoint_id, failing_since)` rows, oldest first;
+        `taken` counts what this turn already took per endpoint (and is updated)."""
+        taken = Counter() if taken is None else taken
         ids: list[str] = []
         with self.cond:
             for row in candidates:
@@ -197,8 +206,11 @@ class Dispatcher:
         with self.reader.connect() as conn:  # idle polls take no write lock
             if conn.execute(select(FANOUT.c.message_id).limit(1)).first() is not None:
                 return True
-            query = select(DELIVERIES.c.id).where(self._due(utcnow(), flight)).limit(1)
-            return conn.execute(query).first() is not None
+            return self._due_exists(conn, flight)
+
+    def _due_exists(self, conn: Connection, flight: _Flight | None) -> bool:
+        query = select(DELIVERIES.c.id).where(self._due(utcnow(), flight)).limit(1)
+        return conn.execute(query).first() is not None
 
     def candidates(self, now: datetime, flight: _Flight | None, limit: int) -> Any:
         """The oldest due deliveries, read in `ix_deliveries_due` order: the claim's cost grows
@@ -214,7 +226,11 @@ class Dispatcher:
         )
 
     def _lock_due(
-        self, conn: Connection, limit: int, flight: _Flight | None
+        self,
+        conn: Connection,
+        limit: int,
+        flight: _Flight | None,
+        taken: Counter[str] | None = None,
     ) -> tuple[list[str], bool]:
         """The claim, in the caller's transaction: lock the oldest due deliveries (with a
         `flight`, leaving out endpoints that already have their share of it; the caller adds
@@ -223,7 +239,7 @@ class Dispatcher:
         now = utcnow()
         rows = conn.execute(self.candidates(now, flight, limit)).all()
         drained = len(rows) < (limit * 2 if flight is not None else limit)
-        ids = flight.pick(rows, limit) if flight is not None else [r.id for r in rows]
+        ids = flight.pick(rows, limit, taken) if flight is not None else [r.id for r in rows]
         if ids:
             conn.execute(
                 update(DELIVERIES)
@@ -231,6 +247,24 @@ class Dispatcher:
                 .values(locked_until=now + self.claim_for)
             )
         return ids, drained
+
+    def _claim_fresh(
+        self, plan: FanOut, flight: _Flight, limit: int, taken: Counter[str], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Of the deliveries `plan` will create, those this dispatcher sends at once (as many as
+        `flight` has room for, each endpoint within its share): written already claimed, they
+        need no claim of their own."""
+        if not limit or not plan.deliveries:
+            return []
+        candidates = [
+            _Candidate(d["id"], d["endpoint_id"], plan.endpoints[d["endpoint_id"]].failing_since)
+            for d in plan.deliveries
+        ]
+        chosen = set(flight.pick(candidates, limit, taken))
+        fresh = [d for d in plan.deliveries if d["id"] in chosen]
+        for row in fresh:
+            row["locked_until"] = now + self.claim_for
+        return fresh
 
     def _jobs(self, ids: Sequence[str]) -> list[Job]:
         """What sending the claimed deliveries `ids` takes, read after the claim committed (they
@@ -297,20 +331,31 @@ class Dispatcher:
                     # all that can be read and built is, before the write lock is taken: the
                     # transaction below only writes, and a scan waiting for it waits less
                     dialect = self.engine.dialect
+                    now = utcnow()
                     recording = prepare(
                         pending,
                         schedule=self.schedule,
                         sender=self.sender,
-                        now=utcnow(),
+                        now=now,
                         dialect=dialect,
                     )
                     with self.reader.connect() as conn:
-                        plan = plan_fan_out(conn, dialect=dialect)
+                        plan = plan_fan_out(conn)
+                        older = bool(limit) and self._due_exists(conn, flight)
+                    taken: Counter[str] = Counter()
+                    fresh = self._claim_fresh(plan, flight, limit, taken, now)
+                    plan = plan.bind(dialect)
+                    # a backlog, unless every new delivery was claimed and no older one waits
+                    drained = not older and len(fresh) == len(plan.deliveries)
+                    drained = drained and len(plan.message_ids) < FAN_OUT_BATCH
                     with self.engine.begin() as conn:
                         write(conn, recording)
-                        apply_fan_out(conn, plan)
-                        if limit:
-                            claimed, drained = self._lock_due(conn, limit, flight)
+                        messages, endpoints = apply_fan_out(conn, plan)
+                        if older and limit > len(fresh):
+                            claimed, drained = self._lock_due(
+                                conn, limit - len(fresh), flight, taken
+                            )
+                            drained = drained and len(fresh) == len(plan.deliveries)
                 except SQLAlchemyError:  # the database is away for a moment: try again
                     failures += 1
                     log.exception("could not reach the webhook outbox (%d)", failures)
@@ -321,11 +366,15 @@ class Dispatcher:
                     continue
                 flight.recorded(len(pending))
                 pending, failures = [], 0
+                jobs = [
+                    _fresh_job(row, plan, now)
+                    for row in fresh
+                    if row["message_id"] in messages and row["endpoint_id"] in endpoints
+                ]
                 try:
-                    jobs = self._jobs(claimed)
+                    jobs += self._jobs(claimed)
                 except SQLAlchemyError:  # the claims lapse and another turn sends them
                     log.exception("could not read %d claimed webhook deliveries", len(claimed))
-                    jobs = []
                 flight.add(jobs)
                 self._start(jobs, flight, finished)
                 if not jobs or drained:  # a trickle: let the next turn carry more
@@ -391,20 +440,55 @@ class Dispatcher:
         return self.http.send(job)
 
 
+class _Candidate(NamedTuple):
+    id: str
+    endpoint_id: str
+    failing_since: datetime | None
+
+
+def _fresh_job(delivery: dict[str, Any], plan: FanOut, now: datetime) -> Job:
+    """The job of a delivery written already claimed by this dispatcher's fan-out."""
+    endpoint = plan.endpoints[delivery["endpoint_id"]]
+    return _job_of(
+        delivery["id"],
+        0,
+        delivery["message_id"],
+        plan.bodies[delivery["message_id"]],
+        endpoint,
+        now,
+    )
+
+
 def _job(row: Any, now: datetime) -> Job:
-    secrets: tuple[str, ...] = (row.secret,)
-    if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now:
-        secrets = (row.secret, row.previous_secret)
+    """The job of a claimed delivery's row (`Dispatcher._jobs`)."""
+    return _job_of(row.id, row.attempts, row.message_id, row.body, row, now, row.endpoint_id)
+
+
+def _job_of(
+    delivery_id: str,
+    attempts: int,
+    message_id: str,
+    body: str,
+    endpoint: Any,
+    now: datetime,
+    endpoint_id: str | None = None,
+) -> Job:
+    """A job from a delivery and its endpoint's row (url, active, secrets, failing_since); the
+    previous secret signs too while its rotation window lasts."""
+    secrets: tuple[str, ...] = (endpoint.secret,)
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret and until and until > now:
+        secrets = (endpoint.secret, endpoint.previous_secret)
     return Job(
-        row.id,
-        row.attempts,
-        row.message_id,
-        row.body,
-        row.endpoint_id,
-        row.url,
-        bool(row.active),
+        delivery_id,
+        attempts,
+        message_id,
+        body,
+        endpoint_id or endpoint.id,
+        endpoint.url,
+        bool(endpoint.active),
         secrets,
-        row.failing_since,
+        endpoint.failing_since,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -22,7 +22,7 @@ from sync_server.db import utcnow
 from sync_server.direct import Bound, Direct
 from sync_server.errors import not_found
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
-from sync_server.models.base import new_id
+from sync_server.models.base import new_ordered_id
 from sync_server.webhooks.wakeup import notify
 
 __all__ = [
@@ -151,7 +151,7 @@ def emit_many(
         if not targets:
             ids.append(None)
             continue
-        message_id = new_id("msg")
+        message_id = new_ordered_id("msg")
         ids.append(message_id)
         messages.append(_message_row(message_id, organization_id, item, now))
         fanout.append({"message_id": message_id, "endpoint_ids": ",".join(targets)})
@@ -163,49 +163,66 @@ def emit_many(
 
 
 _WAITING = (
-    select(FANOUT.c.message_id, FANOUT.c.endpoint_ids, MESSAGES.c.created_at)
+    select(FANOUT.c.message_id, FANOUT.c.endpoint_ids, MESSAGES.c.created_at, MESSAGES.c.body)
     .join(MESSAGES, MESSAGES.c.id == FANOUT.c.message_id)
     .order_by(MESSAGES.c.created_at)
+)
+_ENDPOINT_DETAILS = select(
+    ENDPOINTS.c.id,
+    ENDPOINTS.c.url,
+    ENDPOINTS.c.active,
+    ENDPOINTS.c.secret,
+    ENDPOINTS.c.previous_secret,
+    ENDPOINTS.c.previous_secret_until,
+    ENDPOINTS.c.failing_since,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class FanOut:
     """Messages waiting in `webhook_fanout` and their deliveries, read and built ahead of the
-    transaction that writes them (`plan_fan_out`, then `apply_fan_out`)."""
+    transaction that writes them (`plan_fan_out`, then `apply_fan_out`). A dispatcher may mark
+    some deliveries claimed (their `locked_until`) before `bind`: it sends those without a
+    claim of its own, from `bodies` and `endpoints`."""
 
     message_ids: list[str]
-    endpoint_ids: list[str]
     deliveries: list[dict[str, Any]]
+    bodies: dict[str, str]  # message id -> body
+    endpoints: dict[str, Any]  # endpoint id -> its row (`_ENDPOINT_DETAILS`), those that exist
     bound: Bound | None = None
 
+    def bind(self, dialect: Dialect) -> FanOut:
+        """The same plan with the deliveries' values converted for `dialect`."""
+        return replace(self, bound=_INSERT_DELIVERIES.bound(dialect, self.deliveries))
 
-def plan_fan_out(
-    conn: Connection, limit: int = FAN_OUT_BATCH, dialect: Dialect | None = None
-) -> FanOut:
+
+def plan_fan_out(conn: Connection, limit: int = FAN_OUT_BATCH) -> FanOut:
     """Up to `limit` waiting messages, oldest first, with one delivery each per endpoint that
-    exists now, due at the message's time (values converted for `dialect`, if given)."""
+    exists now, due at the message's time."""
     waiting = conn.execute(_WAITING.limit(limit)).all()
     if not waiting:
-        return FanOut([], [], [])
+        return FanOut([], [], {}, {})
     wanted = sorted({e for row in waiting for e in row.endpoint_ids.split(",")})
-    existing = set(conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(wanted))).scalars())
+    endpoints = {
+        row.id: row for row in conn.execute(_ENDPOINT_DETAILS.where(ENDPOINTS.c.id.in_(wanted)))
+    }
     deliveries = [
         _delivery_row(row.message_id, endpoint_id, row.created_at)
         for row in waiting
         for endpoint_id in row.endpoint_ids.split(",")
-        if endpoint_id in existing  # an endpoint deleted since has nothing to receive
+        if endpoint_id in endpoints  # an endpoint deleted since has nothing to receive
     ]
-    bound = _INSERT_DELIVERIES.bound(dialect, deliveries) if dialect is not None else None
-    return FanOut([row.message_id for row in waiting], sorted(existing), deliveries, bound)
+    bodies = {row.message_id: row.body for row in waiting}
+    return FanOut([row.message_id for row in waiting], deliveries, bodies, endpoints)
 
 
-def apply_fan_out(conn: Connection, plan: FanOut) -> int:
+def apply_fan_out(conn: Connection, plan: FanOut) -> tuple[set[str], set[str]]:
     """In the caller's transaction: take the planned messages still waiting (on PostgreSQL,
     skipping those another dispatcher is fanning out; on SQLite the write lock already keeps
-    others out), write their deliveries, delete them from `webhook_fanout`. Answers how many."""
+    others out), write their deliveries, delete them from `webhook_fanout`. Answers the ids of
+    the messages it fanned out and of the endpoints it wrote deliveries for."""
     if not plan.message_ids:
-        return 0
+        return set(), set()
     ids = plan.message_ids
     owned = set(
         conn.execute(
@@ -215,11 +232,10 @@ def apply_fan_out(conn: Connection, plan: FanOut) -> int:
         ).scalars()
     )
     if not owned:
-        return 0
-    still = set(
-        conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(plan.endpoint_ids))).scalars()
-    )
-    if plan.bound is not None and len(owned) == len(ids) and len(still) == len(plan.endpoint_ids):
+        return owned, set()
+    wanted = sorted(plan.endpoints)
+    still = set(conn.execute(select(ENDPOINTS.c.id).where(ENDPOINTS.c.id.in_(wanted))).scalars())
+    if plan.bound is not None and len(owned) == len(ids) and len(still) == len(wanted):
         plan.bound.run(conn)
     else:  # some were taken, or an endpoint was deleted, since the plan
         rows = [
@@ -227,13 +243,13 @@ def apply_fan_out(conn: Connection, plan: FanOut) -> int:
         ]
         _INSERT_DELIVERIES.many(conn, rows)
     conn.execute(delete(FANOUT).where(FANOUT.c.message_id.in_(sorted(owned))))
-    return len(owned)
+    return owned, still
 
 
 def fan_out(conn: Connection, limit: int = FAN_OUT_BATCH) -> int:
     """Plan and apply in the caller's transaction: the deliveries of up to `limit` waiting
     messages. Answers how many messages."""
-    return apply_fan_out(conn, plan_fan_out(conn, limit))
+    return len(apply_fan_out(conn, plan_fan_out(conn, limit))[0])
 
 
 def emit(
@@ -258,7 +274,7 @@ def enqueue_for_endpoint(
 ) -> str:
     """A message with a single delivery to one endpoint (the `webhook.test` event)."""
     now = utcnow()
-    message_id = new_id("msg")
+    message_id = new_ordered_id("msg")
     conn.execute(
         insert(MESSAGES).values(
             _message_row(message_id, organization_id, Emission(None, type, data), now)
@@ -299,7 +315,7 @@ def _message_row(
 
 def _delivery_row(message_id: str, endpoint_id: str, now: datetime) -> dict[str, Any]:
     return {
-        "id": new_id("dlv"),
+        "id": new_ordered_id("dlv"),
         "message_id": message_id,
         "endpoint_id": endpoint_id,
         "state": "pending",

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 
 from sync_server.direct import Bound, Direct
 from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from sync_server.models.base import new_id
+from sync_server.models.base import new_ordered_id
 
 __all__ = [
     "DISABLE_AFTER",
@@ -212,7 +212,7 @@ def prepare(
         if outcome is not None:
             attempts.append(
                 {
-                    "id": new_id("wat"),
+                    "id": new_ordered_id("wat"),
                     "delivery_id": item.job.delivery_id,
                     "attempted_at": item.at,
                     "status_code": outcome.status_code,
@@ -228,8 +228,6 @@ def prepare(
     if dialect is not None and settled:
         bound = (_INSERT_ATTEMPTS.bound(dialect, attempts), _SETTLE_MANY.bound(dialect, settled))
     return Recording(attempts, settled, changes, now, bound)
-
-
 
 
 def write(conn: Connection, recording: Recording) -> None:

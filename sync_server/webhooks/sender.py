@@ -3,7 +3,7 @@ checked (the name is resolved once, at send time, and the connection goes to tha
 still checks the certificate against the URL's host name, sent as SNI), no redirects followed,
 no retries (the outbox retries), keep-alive connections kept per target.
 
-    sender = Sender(timeout=10, allow_private=False, pool_size=32)
+    sender = Sender(timeout=10, allow_private=False, pool_size=32)   # 32 attempts at once
     outcome = sender.send(job)           # blocking: an Outcome, never an exception
     sender.submit(jobs, done)            # returns at once; done(job, outcome) runs on the loop
     sender.close()
@@ -18,12 +18,14 @@ serves, so its cost per attempt is the API's loss.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httptools
@@ -181,12 +183,14 @@ class _Connection(asyncio.Protocol):
 
 
 class Sender:
-    """Attempts on one background event loop; any thread may call `send` or `submit`."""
+    """Attempts on one background event loop, `pool_size` at once (the others wait their turn),
+    with as many connections kept per target; any thread may call `send` or `submit`."""
 
     def __init__(self, *, timeout: float, allow_private: bool, pool_size: int) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
         self.pool_size = pool_size
+        self._slots = asyncio.Semaphore(pool_size)
         self.user_agent = f"doorcheck-webhooks/{__version__}"
         self._idle: dict[PoolKey, list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
@@ -246,17 +250,20 @@ class Sender:
 
     # -- one attempt -----------------------------------------------------------------------------
     async def attempt(self, job: Job) -> Outcome:
-        """POST `job` once; what happened as an Outcome (refusals and failures included)."""
+        """POST `job` once, when one of the `pool_size` slots is free; what happened as an
+        Outcome (refusals and failures included)."""
+        async with self._slots:
+            return await self._attempt(job)
+
+    async def _attempt(self, job: Job) -> Outcome:
         started = time.monotonic()
         try:
             address = await self._resolve(job.url)
         except UnsafeUrl as exc:
             return Outcome(None, 0, None, f"refused: {exc}"[:ERROR_CHARS])
-        parts = urlsplit(job.url)
-        scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, address, port, parts.hostname or "")
-        request = self._request(job, parts.netloc.rpartition("@")[2], parts.path, parts.query)
+        target = _target(job.url)
+        key = (target.scheme, address, target.port, target.hostname)
+        request = self._request(job, target.host, target.path)
         connection = None
         try:
             connection = self._take(key) or await self._connect(key, started)
@@ -280,23 +287,20 @@ class Sender:
         )
 
     async def _resolve(self, url: str) -> str:
-        """The checked address: at once for an IP literal, from a resolver thread for a name."""
-        host = urlsplit(url).hostname or ""
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return await self.loop.run_in_executor(None, self._resolve_now, url)
-        return self._resolve_now(url)
+        """The checked address: for an IP literal at once (and the same every time), for a name
+        resolved now, from a resolver thread."""
+        if _target(url).literal:
+            return _literal_target(url, self.allow_private)
+        return await self.loop.run_in_executor(None, self._resolve_now, url)
 
     def _resolve_now(self, url: str) -> str:
         return resolve_target(url, allow_private=self.allow_private)
 
-    def _request(self, job: Job, host: str, path: str, query: str) -> bytes:
+    def _request(self, job: Job, host: str, path: str) -> bytes:
         body = job.body.encode()
         headers = signature_headers(job.message_id, int(time.time()), body, job.secrets)
-        target = (path or "/") + (f"?{query}" if query else "")
         lines = [
-            f"POST {target} HTTP/1.1",
+            f"POST {path} HTTP/1.1",
             f"host: {host}",
             "content-type: application/json",
             f"content-length: {len(body)}",
@@ -355,6 +359,39 @@ class Sender:
         if self._tls is None:
             self._tls = ssl.create_default_context()
         return self._tls
+
+
+class _Target(NamedTuple):
+    """What sending needs of a URL, parsed once per URL."""
+
+    scheme: str
+    hostname: str
+    port: int
+    host: str  # the Host header: the URL's host and port as written
+    path: str  # path and query
+    literal: bool  # the host is an IP address: no name to resolve
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> _Target:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    hostname = parts.hostname or ""
+    try:
+        ipaddress.ip_address(hostname)
+        literal = True
+    except ValueError:
+        literal = False
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    port = parts.port or (443 if scheme == "https" else 80)
+    return _Target(scheme, hostname, port, parts.netloc.rpartition("@")[2], path, literal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_target(url: str, allow_private: bool) -> str:
+    """`resolve_target` for a URL naming an IP address: the answer never changes (nor does a
+    refusal, which lru_cache does not keep: it raises again)."""
+    return resolve_target(url, allow_private=allow_private)
 
 
 def _report(task: asyncio.Task[Outcome], job: Job, done: Done) -> None:

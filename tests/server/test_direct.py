@@ -4,6 +4,7 @@ SQLAlchemy's own `conn.execute` would, in the caller's transaction, and fail the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,11 +13,13 @@ import pytest
 from sqlalchemy import Engine, Text, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from shared.ids import id_bytes
 from sync_server.db import make_engine
 from sync_server.direct import Direct
 from sync_server.migrate import upgrade
 from sync_server.models import Organization, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sync_server.models import WebhookMessage as Message
+from sync_server.models.base import new_ordered_id
 
 ORGS = Organization.__table__
 ENDPOINTS = WebhookEndpoint.__table__
@@ -214,3 +217,16 @@ def test_rows_bound_ahead_write_what_sqlalchemy_writes(engine: Engine) -> None:
         Direct(insert(MESSAGES)).bound(engine.dialect, [_message(9)]).run(conn)
         conn.rollback()
     assert len(_rows(engine, MESSAGES)) == 8
+
+
+def test_outbox_ids_start_with_their_time() -> None:
+    """Messages, deliveries and attempts get ids whose first 48 bits are milliseconds: the same
+    26-character form as every id, 80 random bits, and in their indexes next to each other."""
+    before = time.time_ns() // 1_000_000
+    made = [new_ordered_id("dlv") for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    stamps = [int.from_bytes(id_bytes(i, "dlv")[:6], "big") for i in made]
+    assert all(len(i) == 30 and i.startswith("dlv_") for i in made)
+    assert before <= stamps[0] and stamps == sorted(stamps) and stamps[-1] <= after
+    assert len(set(made)) == len(made)
+    assert len({id_bytes(i, "dlv")[6:] for i in made}) == len(made)

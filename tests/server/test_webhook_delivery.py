@@ -556,14 +556,15 @@ def test_a_fan_out_planned_ahead_writes_only_what_is_still_waiting(
             items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(4)],
         )
     with engine.connect() as conn:
-        plan = outbox.plan_fan_out(conn, dialect=engine.dialect)
+        plan = outbox.plan_fan_out(conn).bind(engine.dialect)
     assert len(plan.message_ids) == 4 and len(plan.deliveries) == 8
     with engine.begin() as conn:  # another dispatcher takes the two oldest
         taken = outbox.plan_fan_out(conn, limit=2)
-        assert outbox.apply_fan_out(conn, taken) == 2
+        assert outbox.apply_fan_out(conn, taken) == (set(taken.message_ids), {first.id, second.id})
     assert org.client.delete(f"/v1/webhooks/{second.id}").status_code == 204
     with engine.begin() as conn:
-        assert outbox.apply_fan_out(conn, plan) == 2
+        messages, endpoints = outbox.apply_fan_out(conn, plan)
+    assert messages == set(plan.message_ids) - set(taken.message_ids) and endpoints == {first.id}
     with Session(engine) as session:
         rows = session.execute(select(WebhookDelivery.message_id, WebhookDelivery.endpoint_id))
         pairs = Counter(rows.all())

@@ -248,3 +248,26 @@ def test_submit_reports_every_job_once(raw: RawReceiver, sender: Sender) -> None
     assert sorted(d for d, _ in seen) == sorted(j.delivery_id for j in jobs)
     assert {status for _, status in seen} == {204, 500}
     assert sender.send_all([]) == []
+
+
+def test_no_more_attempts_at_once_than_the_pool_allows(raw: RawReceiver) -> None:
+    lock = threading.Lock()
+    busy = [0, 0]  # now, most
+
+    def slow(request: bytes) -> tuple[bytes | None, bool]:
+        with lock:
+            busy[0] += 1
+            busy[1] = max(busy)
+        time.sleep(0.1)
+        with lock:
+            busy[0] -= 1
+        return NO_CONTENT, False
+
+    raw.script = lambda n: slow
+    sender = Sender(timeout=5, allow_private=True, pool_size=2)
+    try:
+        outcomes = sender.send_all([job(raw.url, n) for n in range(8)])
+    finally:
+        sender.close()
+    assert [o.status_code for o in outcomes] == [204] * 8
+    assert busy[1] == 2 and raw.connections == 2, "two at a time, on two kept connections"
