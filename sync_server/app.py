@@ -27,7 +27,7 @@ from sync_server.api.routes import (
     sync,
     webhooks,
 )
-from sync_server.db import make_engine
+from sync_server.db import Checkpointer, make_engine
 from sync_server.errors import install_error_handlers
 from sync_server.settings import Settings, get_settings
 
@@ -36,6 +36,18 @@ __all__ = ["create_app"]
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """SQLite's WAL is checkpointed from a thread of its own (no request's commit does it)."""
+    checkpointer = Checkpointer(app.state.engine)
+    checkpointer.start()
+    try:
+        async with _dispatching(app):
+            yield
+    finally:
+        checkpointer.stop()
+
+
+@asynccontextmanager
+async def _dispatching(app: FastAPI) -> AsyncIterator[None]:
     """The embedded webhook dispatcher runs beside the API unless `webhook_embedded` is off."""
     settings: Settings = app.state.settings
     if not settings.webhook_embedded:
@@ -68,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             route.operation_id or route.name if isinstance(route, APIRoute) else route.name
         ),
     )
-    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size, checkpoints=False)
     app.state.settings = settings
     app.state.engine = engine
     app.state.read_engine = engine.execution_options(sqlite_immediate=False)

@@ -94,3 +94,40 @@ def test_read_transactions_do_not_take_the_write_lock(tmp_path: Path) -> None:
         with reader.connect() as conn:  # a reader is not blocked by the writer
             assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
     engine.dispose()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL file now (its size, header and frame headers taken off)."""
+    wal = path.with_name(path.name + "-wal")
+    return (wal.stat().st_size - 32) // (4096 + 24) if wal.exists() else 0
+
+
+def test_the_api_engine_leaves_checkpoints_to_its_checkpointer(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    engine = db.make_engine(f"sqlite:///{path}", checkpoints=False)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    for _ in range(30):  # ~12,000 pages: past SQLite's auto-checkpoint threshold
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (:x)"), [{"x": "y" * 3000}] * 500)
+    assert _wal_frames(path) > db.WAL_AUTOCHECKPOINT, "no commit checkpointed"
+    checkpointer = db.Checkpointer(engine, every=0.05)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while checkpointer.last is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        busy, frames, copied = checkpointer.last or (1, 0, 0)
+        assert busy == 0 and frames > db.WAL_AUTOCHECKPOINT and copied == frames
+        with engine.begin() as conn:  # the next writer starts the WAL over
+            conn.execute(text("INSERT INTO t VALUES ('z')"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 15_001
+    finally:
+        checkpointer.stop()
+    engine.dispose()
+    other = db.make_engine(f"sqlite:///{tmp_path / 'd.db'}")  # others checkpoint themselves
+    with other.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == db.WAL_AUTOCHECKPOINT
+    other.dispose()
