@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # how long a dispatcher holds a claimed delivery; a worker that dies mid-attempt leaves it to
     # be sent again after this long (attempts time out at 10 s or half of it, if shorter)
     webhook_claim_seconds: float = Field(default=60.0, gt=0, le=3600)
-    webhook_concurrency: int = Field(default=32, ge=1, le=256)  # attempts in flight per process
+    webhook_concurrency: int = Field(default=64, ge=1, le=256)  # attempts in flight per process
     db_pool_size: int = 10
 
     def secret(self) -> bytes:

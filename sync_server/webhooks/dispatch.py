@@ -307,9 +307,11 @@ class Dispatcher:
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
         """Deliver until `stop` is set. Each turn writes one transaction: it records the attempts
-        that finished since the last turn and claims more when half the flight is free; the
-        sender's loop meanwhile POSTs. Wakes on NOTIFY (PostgreSQL), when an endpoint at its
-        share frees a slot, or every `idle_sleep` seconds."""
+        that finished since the last turn, fans out new messages (taking as many of their
+        deliveries as the flight has room for, already claimed) and claims older due ones when
+        half the flight is free; the sender's loop meanwhile POSTs. Wakes on NOTIFY
+        (PostgreSQL), when an endpoint at its share frees a slot, or every `idle_sleep`
+        seconds."""
         flight = _Flight(self.concurrency * CLAIMS_PER_THREAD, self.concurrency)
         finished: queue.SimpleQueue[Attempted] = queue.SimpleQueue()
         listener = Listener(self.engine, self.wake) if Listener.wanted(self.engine) else None
@@ -321,11 +323,12 @@ class Dispatcher:
             while not stop.is_set():
                 self.wake.clear()
                 pending += _take(finished, RECORD_BATCH - len(pending))
-                limit = flight.room() + len(pending) if flight.worth_claiming(len(pending)) else 0
+                room = flight.room() + len(pending)  # new deliveries are taken into any room
+                limit = room if flight.worth_claiming(len(pending)) else 0  # a claim, into half
                 claimed: list[str] = []
                 drained = True
                 try:
-                    if not pending and not (limit and self._anything_due(flight)):
+                    if not pending and not (room and self._anything_due(flight)):
                         self.wake.wait(idle_sleep)
                         continue
                     # all that can be read and built is, before the write lock is taken: the
@@ -343,7 +346,7 @@ class Dispatcher:
                         plan = plan_fan_out(conn)
                         older = bool(limit) and self._due_exists(conn, flight)
                     taken: Counter[str] = Counter()
-                    fresh = self._claim_fresh(plan, flight, limit, taken, now)
+                    fresh = self._claim_fresh(plan, flight, room, taken, now)
                     plan = plan.bind(dialect)
                     # a backlog, unless every new delivery was claimed and no older one waits
                     drained = not older and len(fresh) == len(plan.deliveries)
