@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -325,40 +326,11 @@ class Dispatcher:
                 pending += _take(finished, RECORD_BATCH - len(pending))
                 room = flight.room() + len(pending)  # new deliveries are taken into any room
                 limit = room if flight.worth_claiming(len(pending)) else 0  # a claim, into half
-                claimed: list[str] = []
-                drained = True
                 try:
                     if not pending and not (room and self._anything_due(flight)):
                         self.wake.wait(idle_sleep)
                         continue
-                    # all that can be read and built is, before the write lock is taken: the
-                    # transaction below only writes, and a scan waiting for it waits less
-                    dialect = self.engine.dialect
-                    now = utcnow()
-                    recording = prepare(
-                        pending,
-                        schedule=self.schedule,
-                        sender=self.sender,
-                        now=now,
-                        dialect=dialect,
-                    )
-                    with self.reader.connect() as conn:
-                        plan = plan_fan_out(conn)
-                        older = bool(limit) and self._due_exists(conn, flight)
-                    taken: Counter[str] = Counter()
-                    fresh = self._claim_fresh(plan, flight, room, taken, now)
-                    plan = plan.bind(dialect)
-                    # a backlog, unless every new delivery was claimed and no older one waits
-                    drained = not older and len(fresh) == len(plan.deliveries)
-                    drained = drained and len(plan.message_ids) < FAN_OUT_BATCH
-                    with self.engine.begin() as conn:
-                        write(conn, recording)
-                        messages, endpoints = apply_fan_out(conn, plan)
-                        if older and limit > len(fresh):
-                            claimed, drained = self._lock_due(
-                                conn, limit - len(fresh), flight, taken
-                            )
-                            drained = drained and len(fresh) == len(plan.deliveries)
+                    turn = self._turn(pending, room, limit, flight)
                 except SQLAlchemyError:  # the database is away for a moment: try again
                     failures += 1
                     log.exception("could not reach the webhook outbox (%d)", failures)
@@ -369,18 +341,14 @@ class Dispatcher:
                     continue
                 flight.recorded(len(pending))
                 pending, failures = [], 0
-                jobs = [
-                    _fresh_job(row, plan, now)
-                    for row in fresh
-                    if row["message_id"] in messages and row["endpoint_id"] in endpoints
-                ]
+                jobs = turn.fresh_jobs()
                 try:
-                    jobs += self._jobs(claimed)
+                    jobs += self._jobs(turn.claimed)
                 except SQLAlchemyError:  # the claims lapse and another turn sends them
-                    log.exception("could not read %d claimed webhook deliveries", len(claimed))
+                    log.exception("could not read %d claimed webhook deliveries", len(turn.claimed))
                 flight.add(jobs)
                 self._start(jobs, flight, finished)
-                if not jobs or drained:  # a trickle: let the next turn carry more
+                if not jobs or turn.drained:  # a trickle: let the next turn carry more
                     stop.wait(GATHER_S)
                 self.wake.wait(idle_sleep)
         finally:
@@ -389,6 +357,34 @@ class Dispatcher:
             self._record_patiently(pending)
             if listener is not None:
                 listener.join()
+
+    def _turn(self, pending: Sequence[Attempted], room: int, limit: int, flight: _Flight) -> _Turn:
+        """One turn's transaction: record `pending`, fan out new messages (those of their
+        deliveries that fit in `room` written already claimed), and claim up to `limit` older
+        due deliveries if any wait. All that can be read and built is before the write lock is
+        taken: on SQLite a scan at the door waits for this transaction."""
+        dialect = self.engine.dialect
+        now = utcnow()
+        recording = prepare(
+            pending, schedule=self.schedule, sender=self.sender, now=now, dialect=dialect
+        )
+        with self.reader.connect() as conn:
+            plan = plan_fan_out(conn)
+            older = bool(limit) and self._due_exists(conn, flight)
+        taken: Counter[str] = Counter()
+        fresh = self._claim_fresh(plan, flight, room, taken, now)
+        plan = plan.bind(dialect)
+        all_fresh = len(fresh) == len(plan.deliveries) and len(plan.message_ids) < FAN_OUT_BATCH
+        claimed: list[str] = []
+        drained = all_fresh and not older  # no backlog: every new delivery taken, none older
+        with self.engine.begin() as conn:
+            write(conn, recording)
+            messages, endpoints = apply_fan_out(conn, plan)
+            if older and limit > len(fresh):
+                claimed, drained = self._lock_due(conn, limit - len(fresh), flight, taken)
+                drained = drained and all_fresh
+        fresh = [d for d in fresh if d["message_id"] in messages and d["endpoint_id"] in endpoints]
+        return _Turn(plan, fresh, claimed, drained, now)
 
     def attempt(self, job: Job) -> Attempted:
         """One attempt of one delivery (nothing is sent to a disabled endpoint)."""
@@ -441,6 +437,21 @@ class Dispatcher:
     # -- sending ---------------------------------------------------------------------------
     def send(self, job: Job) -> Outcome:
         return self.http.send(job)
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """What a turn's transaction wrote: the deliveries it wrote claimed (`fresh`, sent from
+    `plan`), the older ones it claimed, and whether it left no backlog."""
+
+    plan: FanOut
+    fresh: list[dict[str, Any]]
+    claimed: list[str]
+    drained: bool
+    now: datetime
+
+    def fresh_jobs(self) -> list[Job]:
+        return [_fresh_job(row, self.plan, self.now) for row in self.fresh]
 
 
 class _Candidate(NamedTuple):
