@@ -194,11 +194,25 @@ def _dismiss_verdict(page: Any) -> None:
     _node(page, "verdict").first.wait_for(state="detached", timeout=WAIT_MS)
 
 
+_FIELD_HOLDS = "text => document.activeElement !== null && document.activeElement.value === text"
+
+
 def _type_into(page: Any, name: Any, text: str, *, enter: bool = False) -> None:
     """Focus a text field and type into it key by key, as a person or a handheld scanner does
-    (setting the DOM input's value does not reach Flutter's editing state)."""
+    (setting the DOM input's value does not reach Flutter's editing state).
+
+    Flutter attaches its editing state to the field a moment after the focus, and keys that
+    arrive first are lost (a pairing link once arrived without its first letter); its editing
+    state is mirrored in the focused <input>, so what was typed is checked there and, like a
+    person who sees a letter missing, typed once more over the whole field."""
     page.get_by_role("textbox", name=name).click()
     page.keyboard.type(text)
+    try:
+        page.wait_for_function(_FIELD_HOLDS, arg=text, timeout=2000)
+    except playwright_api.TimeoutError:
+        page.keyboard.press("ControlOrMeta+A")
+        page.keyboard.type(text)
+        page.wait_for_function(_FIELD_HOLDS, arg=text, timeout=WAIT_MS)
     if enter:
         page.keyboard.press("Enter")
 
