@@ -43,6 +43,7 @@ from tests.conftest import (  # noqa: E402
     wait_http,
 )
 from tests.scanner.qrframes import empty_frame, qr_frame, write_video  # noqa: E402
+from tests.ui.browser import type_into  # noqa: E402
 
 WAIT_MS = 120_000  # an upper bound for a slow machine, not a measurement
 # Records when a verdict overlay appears or changes: {t: Date.now(), label}.
@@ -251,9 +252,7 @@ def open_scan_screen(page: Any, app: App, door: Door) -> float:
     page.evaluate(OBSERVER_JS)
     node(page, "screen-pair").wait_for(state="attached", timeout=WAIT_MS)
     page.wait_for_timeout(1000)  # the fields take keys once the canvas has painted
-    page.get_by_role("textbox", name=re.compile("pairing link")).click()
-    page.keyboard.type(door.pairing_uri)
-    page.keyboard.press("Enter")
+    type_into(page, re.compile("pairing link"), door.pairing_uri, enter=True, wait_ms=WAIT_MS)
     node(page, "screen-setup").wait_for(state="attached", timeout=WAIT_MS)
     page.get_by_role("button", name="Start scanning").click()
     node(page, "screen-scan").wait_for(state="attached", timeout=WAIT_MS)

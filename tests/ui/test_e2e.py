@@ -37,6 +37,7 @@ from tests.conftest import (  # noqa: E402
     wait_http,
 )
 from tests.server.conftest import Api, Org, add_attendee, api, org, setup_event  # noqa: E402
+from tests.ui.browser import type_into  # noqa: E402
 
 __all__ = ["api", "org"]
 
@@ -194,27 +195,8 @@ def _dismiss_verdict(page: Any) -> None:
     _node(page, "verdict").first.wait_for(state="detached", timeout=WAIT_MS)
 
 
-_FIELD_HOLDS = "text => document.activeElement !== null && document.activeElement.value === text"
-
-
 def _type_into(page: Any, name: Any, text: str, *, enter: bool = False) -> None:
-    """Focus a text field and type into it key by key, as a person or a handheld scanner does
-    (setting the DOM input's value does not reach Flutter's editing state).
-
-    Flutter attaches its editing state to the field a moment after the focus, and keys that
-    arrive first are lost (a pairing link once arrived without its first letter); its editing
-    state is mirrored in the focused <input>, so what was typed is checked there and, like a
-    person who sees a letter missing, typed once more over the whole field."""
-    page.get_by_role("textbox", name=name).click()
-    page.keyboard.type(text)
-    try:
-        page.wait_for_function(_FIELD_HOLDS, arg=text, timeout=2000)
-    except playwright_api.TimeoutError:
-        page.keyboard.press("ControlOrMeta+A")
-        page.keyboard.type(text)
-        page.wait_for_function(_FIELD_HOLDS, arg=text, timeout=WAIT_MS)
-    if enter:
-        page.keyboard.press("Enter")
+    type_into(page, name, text, enter=enter, wait_ms=WAIT_MS)
 
 
 def _type_code(page: Any, code: str) -> None:
