@@ -127,7 +127,7 @@ class Checkpointer:
 
     SQLite's auto-checkpoint runs inside whichever commit takes the WAL past its threshold: in
     the API that is a scan at the door, and it cost the server ~15% of its CPU per scan on this
-    machine (bench_webhooks, 2026-12-06). The API's engine is made with `checkpoints=False`
+    machine (bench_webhooks' ingest phases). The API's engine is made with `checkpoints=False`
     and runs one of these instead."""
 
     def __init__(self, engine: Engine, every: float = 1.0) -> None:

@@ -29,6 +29,7 @@ from sync_server.models.webhooks import DUE_CONDITION
 from sync_server.settings import Settings
 from sync_server.webhooks.outbox import (
     FAN_OUT_BATCH,
+    SENDING_COLUMNS,
     FanOut,
     apply_fan_out,
     fan_out,
@@ -281,12 +282,7 @@ class Dispatcher:
                     MESSAGES.c.id.label("message_id"),
                     MESSAGES.c.body,
                     ENDPOINTS.c.id.label("endpoint_id"),
-                    ENDPOINTS.c.url,
-                    ENDPOINTS.c.active,
-                    ENDPOINTS.c.secret,
-                    ENDPOINTS.c.previous_secret,
-                    ENDPOINTS.c.previous_secret_until,
-                    ENDPOINTS.c.failing_since,
+                    *SENDING_COLUMNS,
                 )
                 .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
                 .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
@@ -386,11 +382,6 @@ class Dispatcher:
         fresh = [d for d in fresh if d["message_id"] in messages and d["endpoint_id"] in endpoints]
         return _Turn(plan, fresh, claimed, drained, now)
 
-    def attempt(self, job: Job) -> Attempted:
-        """One attempt of one delivery (nothing is sent to a disabled endpoint)."""
-        at = utcnow()
-        return Attempted(job, self.send(job) if job.active else None, at)
-
     def record(self, batch: Sequence[Attempted]) -> None:
         """Log and settle a batch of attempts in one transaction."""
         if batch:
@@ -434,10 +425,6 @@ class Dispatcher:
                     time.sleep(0.5 * attempt)
             # not recorded: their claims expire and they are attempted again (at least once)
 
-    # -- sending ---------------------------------------------------------------------------
-    def send(self, job: Job) -> Outcome:
-        return self.http.send(job)
-
 
 @dataclass(frozen=True, slots=True)
 class _Turn:
@@ -462,20 +449,14 @@ class _Candidate(NamedTuple):
 
 def _fresh_job(delivery: dict[str, Any], plan: FanOut, now: datetime) -> Job:
     """The job of a delivery written already claimed by this dispatcher's fan-out."""
-    endpoint = plan.endpoints[delivery["endpoint_id"]]
-    return _job_of(
-        delivery["id"],
-        0,
-        delivery["message_id"],
-        plan.bodies[delivery["message_id"]],
-        endpoint,
-        now,
-    )
+    message_id, endpoint_id = delivery["message_id"], delivery["endpoint_id"]
+    body, endpoint = plan.bodies[message_id], plan.endpoints[endpoint_id]
+    return _job_of(delivery["id"], 0, message_id, body, endpoint_id, endpoint, now)
 
 
 def _job(row: Any, now: datetime) -> Job:
     """The job of a claimed delivery's row (`Dispatcher._jobs`)."""
-    return _job_of(row.id, row.attempts, row.message_id, row.body, row, now, row.endpoint_id)
+    return _job_of(row.id, row.attempts, row.message_id, row.body, row.endpoint_id, row, now)
 
 
 def _job_of(
@@ -483,12 +464,12 @@ def _job_of(
     attempts: int,
     message_id: str,
     body: str,
+    endpoint_id: str,
     endpoint: Any,
     now: datetime,
-    endpoint_id: str | None = None,
 ) -> Job:
-    """A job from a delivery and its endpoint's row (url, active, secrets, failing_since); the
-    previous secret signs too while its rotation window lasts."""
+    """A job from a delivery and its endpoint's `SENDING_COLUMNS`; the previous secret signs
+    too while its rotation window lasts."""
     secrets: tuple[str, ...] = (endpoint.secret,)
     until = endpoint.previous_secret_until
     if endpoint.previous_secret and until and until > now:
@@ -498,7 +479,7 @@ def _job_of(
         attempts,
         message_id,
         body,
-        endpoint_id or endpoint.id,
+        endpoint_id,
         endpoint.url,
         bool(endpoint.active),
         secrets,

@@ -26,6 +26,7 @@ from sync_server.models.base import new_ordered_id
 from sync_server.webhooks.wakeup import notify
 
 __all__ = [
+    "SENDING_COLUMNS",
     "TEST_TYPE",
     "Emission",
     "FanOut",
@@ -167,8 +168,8 @@ _WAITING = (
     .join(MESSAGES, MESSAGES.c.id == FANOUT.c.message_id)
     .order_by(MESSAGES.c.created_at)
 )
-_ENDPOINT_DETAILS = select(
-    ENDPOINTS.c.id,
+# what sending to an endpoint takes (a dispatcher's `Job`)
+SENDING_COLUMNS = (
     ENDPOINTS.c.url,
     ENDPOINTS.c.active,
     ENDPOINTS.c.secret,
@@ -176,6 +177,7 @@ _ENDPOINT_DETAILS = select(
     ENDPOINTS.c.previous_secret_until,
     ENDPOINTS.c.failing_since,
 )
+_ENDPOINT_DETAILS = select(ENDPOINTS.c.id, *SENDING_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -84,6 +84,17 @@ def settings_of(api: Api, tmp_path: Path, schedule: str = "0.2,0.2,0.2") -> Sett
         webhook_allow_private=True,
         webhook_retry_schedule=schedule,
         webhook_embedded=False,
+    )
+
+
+def emit_checkins(conn: Connection, org: Org, total: int) -> None:
+    """`total` checkin.accepted messages (data {"n": n}) for the endpoints subscribed, in the
+    caller's transaction."""
+    outbox.emit_many(
+        conn,
+        outbox.subscribers(conn, org.id),
+        organization_id=org.id,
+        items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(total)],
     )
 
 
@@ -251,13 +262,7 @@ def test_concurrent_dispatchers_never_send_an_attempt_twice(
     endpoint = add_endpoint(api, org, receiver.url, ["checkin.accepted"])
     total = 300
     with api.app.state.engine.begin() as conn:
-        subs = outbox.subscribers(conn, org.id)
-        outbox.emit_many(
-            conn,
-            subs,
-            organization_id=org.id,
-            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(total)],
-        )
+        emit_checkins(conn, org, total)
     assert endpoint.id
     settings = settings_of(api, tmp_path, "0.05,0.05,0.05,0.05")
     dispatchers = [Dispatcher(api.app.state.engine, settings) for _ in range(3)]
@@ -385,12 +390,7 @@ def test_worker_processes_share_the_outbox(api: Api, org: Org, receiver: Receive
     add_endpoint(api, org, receiver.url, ["checkin.accepted"])
     total = 1000
     with api.app.state.engine.begin() as conn:
-        outbox.emit_many(
-            conn,
-            outbox.subscribers(conn, org.id),
-            organization_id=org.id,
-            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(total)],
-        )
+        emit_checkins(conn, org, total)
     env = {**os.environ, "DOORCHECK_WEBHOOK_ALLOW_PRIVATE": "true"}
     doorcheck = str(Path(sys.executable).with_name("doorcheck"))
     command = [doorcheck, "worker", "--db", api.settings.db_url]
@@ -447,12 +447,7 @@ def test_a_claim_takes_the_oldest_due_and_reads_no_more_than_it_needs(
     endpoint = add_endpoint(api, org, receiver.url, ["checkin.accepted"])
     engine = api.app.state.engine
     with engine.begin() as conn:
-        outbox.emit_many(
-            conn,
-            outbox.subscribers(conn, org.id),
-            organization_id=org.id,
-            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(12)],
-        )
+        emit_checkins(conn, org, 12)
         assert outbox.fan_out(conn) == 12
     now = datetime.now(UTC)
     plan = {  # message n -> (state, next attempt in seconds from now, locked for seconds)
@@ -549,12 +544,7 @@ def test_a_fan_out_planned_ahead_writes_only_what_is_still_waiting(
     engine = api.app.state.engine
     first, second = (add_endpoint(api, org, receiver.url, ["checkin.accepted"]) for _ in range(2))
     with engine.begin() as conn:
-        outbox.emit_many(
-            conn,
-            outbox.subscribers(conn, org.id),
-            organization_id=org.id,
-            items=[outbox.Emission(None, "checkin.accepted", {"n": n}) for n in range(4)],
-        )
+        emit_checkins(conn, org, 4)
     with engine.connect() as conn:
         plan = outbox.plan_fan_out(conn).bind(engine.dialect)
     assert len(plan.message_ids) == 4 and len(plan.deliveries) == 8

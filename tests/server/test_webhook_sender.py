@@ -133,7 +133,8 @@ def test_status_excerpt_and_retry_after(raw: RawReceiver, sender: Sender) -> Non
         b"HTTP/1.1 503 Busy\r\nRetry-After: 120\r\ncontent-length: 9\r\n\r\ntoo busy!"
     )
     outcome = sender.send(job(raw.url))
-    assert outcome == Outcome(503, outcome.duration_ms, "too busy!", "HTTP 503", 120.0)
+    assert (outcome.status_code, outcome.excerpt, outcome.error) == (503, "too busy!", "HTTP 503")
+    assert outcome.retry_after == 120.0
 
 
 def test_a_chunked_answer_and_an_interim_100_continue(raw: RawReceiver, sender: Sender) -> None:
@@ -200,8 +201,7 @@ def test_a_drip_fed_answer_times_out(raw: RawReceiver, sender: Sender) -> None:
     raw.script = lambda n: drip
     outcome = sender.send(job(raw.url))
     assert outcome.status_code is None and outcome.error is not None
-    assert "no answer within" in outcome.error
-    assert outcome.duration_ms >= 900
+    assert "no answer within 1 s" in outcome.error, "the answer's timer, not the connection's"
 
 
 def test_refusals_and_unreachable_targets(sender: Sender) -> None:
