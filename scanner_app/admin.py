@@ -1,6 +1,6 @@
-"""The admin view's client: open conflicts of an event and their resolutions (SPEC section 7).
-
-It needs an admin API key typed on the device; the device token alone cannot see conflicts.
+"""The admin's conflicts, read and resolved from a door device (SPEC section 7): an admin API key
+typed on the device (the device token alone cannot see conflicts). The gate offers this to the
+app; the app never talks to the server itself.
 """
 
 from __future__ import annotations
@@ -9,22 +9,34 @@ from typing import Any
 
 import httpx
 
-__all__ = ["RESOLUTIONS", "AdminClient", "AdminError"]
+from scanner_app.errors import GateError, Problem
+from shared.conflicts import Resolution
 
-RESOLUTIONS = ("accept", "void_scan", "revoke_ticket", "merge")
+__all__ = ["AdminClient", "AdminError"]
 
 
-class AdminError(Exception):
-    """A plain sentence for the admin screen."""
+class AdminError(GateError):
+    """A plain sentence for the admin screen, with its code."""
+
+    def __init__(self, message: str, code: Problem = Problem.REFUSED) -> None:
+        super().__init__(code, message)
 
 
 class AdminClient:
-    def __init__(self, server_url: str, api_key: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.http = httpx.Client(
             base_url=server_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key.strip()}"},
             timeout=timeout,
             follow_redirects=False,
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -34,9 +46,13 @@ class AdminClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise AdminError(f"cannot reach the server ({exc.__class__.__name__})") from None
+            raise AdminError(
+                f"cannot reach the server ({exc.__class__.__name__})", Problem.UNREACHABLE
+            ) from None
         if response.status_code in (401, 403):
-            raise AdminError("this key is not an admin API key of this organization")
+            raise AdminError(
+                "this key is not an admin API key of this organization", Problem.NOT_ADMIN
+            )
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
@@ -60,7 +76,7 @@ class AdminClient:
         return dict(self._call("GET", f"/v1/conflicts/{conflict_id}"))
 
     def resolve(self, conflict_id: str, resolution: str, note: str = "") -> dict[str, Any]:
-        if resolution not in RESOLUTIONS:
+        if resolution not in set(Resolution):
             raise AdminError(f"unknown resolution {resolution!r}")
         body = {"resolution": resolution, "note": note.strip() or None}
         return dict(self._call("POST", f"/v1/conflicts/{conflict_id}/resolve", json=body))

@@ -1,8 +1,12 @@
-"""The device's HTTP client for the sync server: enrolment, event list, pull and push.
+"""The device's HTTP client for the sync server: enrolment, event list, pull and push, speaking
+the `shared.sync` wire types.
 
 Failures are sorted into what the sync loop acts on: `Unreachable` (network, timeout, 5xx: keep
 everything and retry later), `Revoked` (401: this device must forget its attendees and stop),
 `MustRefetch` (410 on pull: download the snapshot again) and `ServerRefused` (any other 4xx).
+Each carries a `scanner_app.errors.Problem` code for the screens.
+
+`ServerClient(url, token, transport=httpx.MockTransport(...))` runs without a socket.
 """
 
 from __future__ import annotations
@@ -13,6 +17,18 @@ from typing import Any
 import httpx
 
 from scanner_app import __version__
+from scanner_app.errors import Problem
+from shared.sync import (
+    PULL_PAGE,
+    PUSH_RESPONSE,
+    SYNC_EVENTS,
+    EventConfig,
+    PullPage,
+    PushRequest,
+    PushResponse,
+    WireError,
+    encode,
+)
 
 __all__ = [
     "MustRefetch",
@@ -25,7 +41,16 @@ __all__ = [
 
 
 class SyncError(Exception):
-    """Base of the client's errors; `str()` is a line fit for the door staff."""
+    """Base of the client's errors; `str()` is a line fit for a log, `code` says what it is and
+    `error_code` is the server's own code when it answered one."""
+
+    code = Problem.UNREACHABLE
+    error_code: str | None = None
+
+    def __init__(self, message: str, code: Problem | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 class Unreachable(SyncError):
@@ -33,17 +58,19 @@ class Unreachable(SyncError):
 
 
 class Revoked(SyncError):
-    pass
+    code = Problem.UNAUTHORIZED
 
 
 class MustRefetch(SyncError):
-    pass
+    code = Problem.MUST_REFETCH
 
 
 class ServerRefused(SyncError):
+    code = Problem.REFUSED
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"server refused ({status} {code}): {message}")
-        self.status, self.code = status, code
+        self.status, self.error_code = status, code
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
@@ -58,7 +85,14 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
 class ServerClient:
     """One keep-alive connection pool per client; safe to share between two threads."""
 
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"X-Doorcheck-App-Version": f"doorcheck-scanner/{__version__}"}
         if token:
@@ -68,6 +102,7 @@ class ServerClient:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             follow_redirects=False,
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -80,14 +115,18 @@ class ServerClient:
             extra = {} if timeout is None else {"timeout": timeout}
             response = self.http.request(method, path, **extra, **kwargs)
         except httpx.TimeoutException:
-            raise Unreachable(f"{self.base_url} did not answer in time") from None
+            raise Unreachable(f"{self.base_url} did not answer in time", Problem.TIMEOUT) from None
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach {self.base_url}: {exc.__class__.__name__}") from None
         if response.status_code >= 500:
-            raise Unreachable(f"server error {response.status_code} at {self.base_url}")
+            raise Unreachable(
+                f"server error {response.status_code} at {self.base_url}", Problem.SERVER_ERROR
+            )
         if response.status_code == 401:
             code, message = _error_of(response)
-            raise Revoked(f"this device is no longer allowed ({code}): {message}")
+            revoked = Revoked(f"this device is no longer allowed ({code}): {message}")
+            revoked.error_code = code
+            raise revoked
         if response.status_code == 410:
             raise MustRefetch("the server asks for a fresh download")
         if response.status_code >= 400:
@@ -95,24 +134,27 @@ class ServerClient:
             raise ServerRefused(response.status_code, code, message)
         return response
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _decode(self, decoder: Any, response: httpx.Response) -> Any:
         try:
-            return response.json()
+            return decoder.decode(response.content)
+        except WireError:
+            raise Unreachable(
+                "the server answered something this app cannot read", Problem.SERVER_ERROR
+            ) from None
+
+    def enroll(self, code: str, name: str) -> dict[str, Any]:
+        response = self._call("POST", "/v1/devices/enroll", json={"code": code, "name": name})
+        try:
+            return dict(response.json())
         except (ValueError, json.JSONDecodeError):
             raise Unreachable("the server answered something that is not JSON") from None
 
-    def enroll(self, code: str, name: str) -> dict[str, Any]:
-        return dict(
-            self._json(self._call("POST", "/v1/devices/enroll", json={"code": code, "name": name}))
-        )
-
-    def events(self) -> list[dict[str, Any]]:
-        return list(self._json(self._call("GET", "/v1/sync/events"))["data"])
+    def events(self) -> list[EventConfig]:
+        return list(self._decode(SYNC_EVENTS, self._call("GET", "/v1/sync/events")).data)
 
     def pull(
         self, event_id: str, cursor: str | None, *, limit: int = 5000, wait: int = 0
-    ) -> dict[str, Any]:
+    ) -> PullPage:
         params: dict[str, Any] = {"limit": limit}
         if cursor is not None:
             params["cursor"] = cursor
@@ -121,10 +163,16 @@ class ServerClient:
         response = self._call(
             "GET", f"/v1/sync/events/{event_id}/pull", params=params, timeout=wait + 15.0
         )
-        return dict(self._json(response))
+        page: PullPage = self._decode(PULL_PAGE, response)
+        return page
 
-    def push(
-        self, device_time: str, scans: list[dict[str, Any]], registrations: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        body = {"device_time": device_time, "scans": scans, "registrations": registrations}
-        return dict(self._json(self._call("POST", "/v1/sync/push", json=body, timeout=60.0)))
+    def push(self, request: PushRequest) -> PushResponse:
+        response = self._call(
+            "POST",
+            "/v1/sync/push",
+            content=encode(request),
+            headers={"Content-Type": "application/json"},
+            timeout=60.0,
+        )
+        answer: PushResponse = self._decode(PUSH_RESPONSE, response)
+        return answer

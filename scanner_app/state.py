@@ -102,6 +102,7 @@ class SyncStatus:
     server_url: str | None = None
     syncing: bool = False
     attendees_cached: int = 0
+    problem: str | None = None  # scanner_app.errors.Problem value of the last sync failure
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,42 @@
 """The check-in rules: one pure `decide` used by the scanner offline, the online scan endpoint and
 server reconciliation. Inputs are frozen values; the verdict is a value, never an exception.
+
+The vocabulary (`shared.kinds`), checkpoint policies (`shared.policy`) and the history fold
+(`shared.history`) are re-exported here: `from shared.rules import ...` is the rules' whole face.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
-from types import MappingProxyType
+
+from shared.history import History, Reading, ZonePresence, occupancy_change, replay
+from shared.kinds import (
+    CODE_REASONS,
+    HISTORY_REASONS,
+    REASON_MESSAGES,
+    AttendeeStatus,
+    CheckpointDirection,
+    Direction,
+    Reason,
+    Status,
+    VerdictWarning,
+)
+from shared.policy import (
+    CheckpointPolicy,
+    WrongDirection,
+    ZoneOccupancy,
+    checkpoint_policy,
+    effective_direction,
+    presence_key,
+    zone_filled,
+    zone_key,
+)
 
 __all__ = [
+    "CODE_REASONS",
     "DUPLICATE_WINDOW",
+    "HISTORY_REASONS",
     "REASON_MESSAGES",
     "AttendeeStatus",
     "AttendeeSummary",
@@ -26,132 +51,20 @@ __all__ = [
     "Ticket",
     "Verdict",
     "VerdictWarning",
+    "WrongDirection",
     "ZoneOccupancy",
     "ZonePresence",
+    "checkpoint_policy",
     "decide",
     "effective_direction",
+    "occupancy_change",
+    "presence_key",
     "replay",
-    "replay_with_deltas",
+    "zone_filled",
     "zone_key",
 ]
 
 DUPLICATE_WINDOW = timedelta(seconds=3)
-
-
-class Reason(StrEnum):
-    """Why a verdict is what it is, in the order the rules check them (a public contract)."""
-
-    MALFORMED_CODE = "malformed_code"
-    INVALID_SIGNATURE = "invalid_signature"
-    UNKNOWN_CODE = "unknown_code"
-    WRONG_EVENT = "wrong_event"
-    CHECKPOINT_INACTIVE = "checkpoint_inactive"
-    CHECKPOINT_CLOSED = "checkpoint_closed"
-    CANCELLED = "cancelled"
-    REVOKED = "revoked"
-    NOT_YET_VALID = "not_yet_valid"
-    EXPIRED = "expired"
-    TICKET_TYPE_NOT_ALLOWED = "ticket_type_not_allowed"
-    TAG_REQUIRED = "tag_required"
-    TAG_EXCLUDED = "tag_excluded"
-    DUPLICATE_SCAN = "duplicate_scan"
-    ALREADY_INSIDE = "already_inside"
-    REENTRY_NOT_ALLOWED = "reentry_not_allowed"
-    MAX_ENTRIES_REACHED = "max_entries_reached"
-    ZONE_FULL = "zone_full"
-    OK = "ok"
-
-
-REASON_MESSAGES: Mapping[Reason, str] = MappingProxyType(
-    {
-        Reason.MALFORMED_CODE: "Not a ticket code",
-        Reason.INVALID_SIGNATURE: "Forged or damaged ticket",
-        Reason.UNKNOWN_CODE: "Ticket not found",
-        Reason.WRONG_EVENT: "Ticket for another event",
-        Reason.CHECKPOINT_INACTIVE: "This gate is not active",
-        Reason.CHECKPOINT_CLOSED: "This gate is closed now",
-        Reason.CANCELLED: "Ticket cancelled",
-        Reason.REVOKED: "Ticket revoked",
-        Reason.NOT_YET_VALID: "Ticket not valid yet",
-        Reason.EXPIRED: "Ticket expired",
-        Reason.TICKET_TYPE_NOT_ALLOWED: "Ticket type not allowed here",
-        Reason.TAG_REQUIRED: "Missing a required pass",
-        Reason.TAG_EXCLUDED: "Not allowed here",
-        Reason.DUPLICATE_SCAN: "Just scanned",
-        Reason.ALREADY_INSIDE: "Already inside",
-        Reason.REENTRY_NOT_ALLOWED: "No re-entry",
-        Reason.MAX_ENTRIES_REACHED: "No entries left",
-        Reason.ZONE_FULL: "Zone full",
-        Reason.OK: "Welcome",
-    }
-)
-
-# Reasons decided from the scanned code alone, before any attendee is known.
-CODE_REASONS = frozenset({Reason.MALFORMED_CODE, Reason.INVALID_SIGNATURE, Reason.UNKNOWN_CODE})
-
-
-class Status(StrEnum):
-    ACCEPTED = "accepted"
-    DENIED = "denied"
-
-
-class VerdictWarning(StrEnum):
-    NOT_INSIDE = "not_inside"
-
-
-class Direction(StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
-class CheckpointDirection(StrEnum):
-    IN = "in"
-    OUT = "out"
-    BOTH = "both"
-
-
-class AttendeeStatus(StrEnum):
-    VALID = "valid"
-    CANCELLED = "cancelled"
-    REVOKED = "revoked"
-
-
-def effective_direction(checkpoint: CheckpointDirection, requested: Direction | None) -> Direction:
-    """The direction a scan counts in: a fixed gate's own, or the operator's pick at a `both` gate.
-
-    >>> effective_direction(CheckpointDirection.BOTH, Direction.OUT)
-    <Direction.OUT: 'out'>
-    """
-    if checkpoint is CheckpointDirection.BOTH:
-        return requested or Direction.IN
-    fixed = Direction(checkpoint.value)
-    if requested is not None and requested is not fixed:
-        raise ValueError(f"this checkpoint only scans {fixed.value}")
-    return fixed
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointPolicy:
-    """A checkpoint's rules (SPEC section 6); windows are aware instants."""
-
-    id: str
-    event_id: str
-    zone_id: str | None = None
-    direction: CheckpointDirection = CheckpointDirection.IN
-    active: bool = True
-    allowed_ticket_types: frozenset[str] = frozenset()
-    required_tags: frozenset[str] = frozenset()
-    excluded_tags: frozenset[str] = frozenset()
-    max_entries: int | None = None
-    allow_reentry: bool = True
-    anti_passback: bool = True
-    open_from: datetime | None = None
-    open_until: datetime | None = None
-
-
-def zone_key(checkpoint: CheckpointPolicy) -> str:
-    """Where presence is tracked: the checkpoint's zone, or the checkpoint itself when zoneless."""
-    return checkpoint.zone_id or f"cp:{checkpoint.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,109 +105,6 @@ class AttendeeSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class ZonePresence:
-    """An attendee's state in one zone: inside or not, since when and through which checkpoint."""
-
-    inside: bool = False
-    since: datetime | None = None
-    via_checkpoint_id: str | None = None
-    entries: int = 0
-    last_scan_at: datetime | None = None
-
-
-_NOWHERE = ZonePresence()
-_EMPTY: Mapping[str, ZonePresence] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One recorded reading of an attendee, as the history fold consumes it."""
-
-    checkpoint_id: str
-    zone: str
-    direction: Direction
-    status: Status
-    scanned_at: datetime
-    device_id: str | None = None
-    occupancy_delta: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """What the rules need to know of an attendee's past readings, folded from them in order."""
-
-    zones: Mapping[str, ZonePresence] = field(default_factory=lambda: _EMPTY)
-    checkpoint_entries: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    last_by_device: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
-
-    def presence(self, zone: str) -> ZonePresence:
-        return self.zones.get(zone, _NOWHERE)
-
-    def apply(self, reading: Reading) -> History:
-        """The history after one more reading (denied readings only feed the debounce)."""
-        last_by_device = self.last_by_device
-        if reading.device_id is not None:
-            last_by_device = {**last_by_device, reading.device_id: reading.scanned_at}
-        if reading.status is not Status.ACCEPTED:
-            return replace(self, last_by_device=last_by_device)
-        before = self.presence(reading.zone)
-        entries = dict(self.checkpoint_entries)
-        if reading.direction is Direction.IN:
-            entries[reading.checkpoint_id] = entries.get(reading.checkpoint_id, 0) + 1
-            after = ZonePresence(
-                True,
-                reading.scanned_at,
-                reading.checkpoint_id,
-                before.entries + 1,
-                reading.scanned_at,
-            )
-        else:
-            after = ZonePresence(
-                False, reading.scanned_at, reading.checkpoint_id, before.entries, reading.scanned_at
-            )
-        return History({**self.zones, reading.zone: after}, entries, last_by_device)
-
-
-def replay(readings: Iterable[Reading]) -> History:
-    """Fold readings (in the order they happened) into a history."""
-    history = History()
-    for reading in readings:
-        history = history.apply(reading)
-    return history
-
-
-def replay_with_deltas(readings: Iterable[Reading]) -> tuple[History, list[int]]:
-    """Fold readings in order and say what each adds to its zone's occupancy.
-
-    An accepted entry adds one, an accepted exit of someone inside removes one, anything else
-    (denied, zoneless `cp:` presence, an exit of someone not inside) adds nothing. The server uses
-    it to re-decide an attendee's timeline when an offline reading arrives late or is voided.
-    """
-    history = History()
-    deltas: list[int] = []
-    for reading in readings:
-        delta = 0
-        if reading.status is Status.ACCEPTED and not reading.zone.startswith("cp:"):
-            if reading.direction is Direction.IN:
-                delta = 1
-            elif history.presence(reading.zone).inside:
-                delta = -1
-        deltas.append(delta)
-        history = history.apply(reading)
-    return history, deltas
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneOccupancy:
-    capacity: int | None
-    occupancy: int
-
-    @property
-    def full(self) -> bool:
-        return self.capacity is not None and self.occupancy >= self.capacity
-
-
-@dataclass(frozen=True, slots=True)
 class ScanInput:
     """Everything one decision needs; `code_error` is set when the code resolved to no ticket."""
 
@@ -311,14 +121,14 @@ class ScanInput:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one scan. `record` is false for a debounced repeat (not a new reading);
-    `occupancy_delta` is what the reading adds to its zone when it is not voided."""
+    `occupancy_delta` is what the reading adds to its zone (`zone_id`) when it is not voided."""
 
     status: Status
     reason: Reason
     direction: Direction
     warnings: tuple[VerdictWarning, ...] = ()
     attendee: AttendeeSummary | None = None
-    zone: str | None = None
+    zone_id: str | None = None
     occupancy_delta: int = 0
     record: bool = True
     inside_since: datetime | None = None
@@ -332,19 +142,9 @@ class Verdict:
     def message(self) -> str:
         return REASON_MESSAGES[self.reason]
 
-    def as_reading(
-        self, checkpoint_id: str, scanned_at: datetime, device_id: str | None
-    ) -> Reading:
+    def as_reading(self, checkpoint_id: str, at: datetime, device_id: str | None) -> Reading:
         """The history entry this verdict leaves behind (callers check `record` first)."""
-        return Reading(
-            checkpoint_id,
-            self.zone or f"cp:{checkpoint_id}",
-            self.direction,
-            self.status,
-            scanned_at,
-            device_id,
-            self.occupancy_delta,
-        )
+        return Reading(checkpoint_id, self.zone_id, self.direction, self.status, at, device_id)
 
 
 def _deny(
@@ -361,7 +161,7 @@ def _deny(
         reason,
         scan.direction,
         attendee=attendee,
-        zone=zone_key(scan.checkpoint),
+        zone_id=scan.checkpoint.zone_id,
         record=record,
         inside_since=inside_since,
         via_checkpoint_id=via_checkpoint_id,
@@ -442,8 +242,8 @@ def decide(scan: ScanInput) -> Verdict:
         Reason.OK,
         Direction.IN,
         attendee=AttendeeSummary.of(ticket),
-        zone=key,
-        occupancy_delta=1 if checkpoint.zone_id else 0,
+        zone_id=checkpoint.zone_id,
+        occupancy_delta=occupancy_change(True, Direction.IN, checkpoint.zone_id, presence.inside),
     )
 
 
@@ -452,13 +252,14 @@ def _exit(scan: ScanInput, presence: ZonePresence) -> Verdict:
     assert scan.ticket is not None
     if _is_duplicate(scan):
         return _deny(scan, Reason.DUPLICATE_SCAN, record=False)
-    counts = presence.inside and scan.checkpoint.zone_id is not None
     return Verdict(
         Status.ACCEPTED,
         Reason.OK,
         Direction.OUT,
         warnings=() if presence.inside else (VerdictWarning.NOT_INSIDE,),
         attendee=AttendeeSummary.of(scan.ticket),
-        zone=zone_key(scan.checkpoint),
-        occupancy_delta=-1 if counts else 0,
+        zone_id=scan.checkpoint.zone_id,
+        occupancy_delta=occupancy_change(
+            True, Direction.OUT, scan.checkpoint.zone_id, presence.inside
+        ),
     )

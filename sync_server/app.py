@@ -27,6 +27,7 @@ from sync_server.api.routes import (
     sync,
     webhooks,
 )
+from sync_server.api.wire import install_wire_schemas
 from sync_server.db import Checkpointer, make_engine
 from sync_server.errors import install_error_handlers
 from sync_server.settings import Settings, get_settings
@@ -110,4 +111,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks.router,
     ):
         app.include_router(router)
+    install_wire_schemas(app)
     return app

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy.engine import Engine
 
-    from sync_server.services.imports import Progress as ProgressCallback
+    from sync_server.services.import_plan import Progress as ProgressCallback
 
 __all__ = ["tools_app"]
 
@@ -225,7 +225,8 @@ def _import_into_db(
 
     from sync_server.errors import ApiError
     from sync_server.models import Event
-    from sync_server.services.imports import ImportOptions, import_attendees, parse_upload
+    from sync_server.services.import_upload import parse_upload
+    from sync_server.services.imports import ImportOptions, import_attendees
 
     body = _read(file)
     engine = _engine(db, migrate=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from shared.conflicts import ConflictStatus
 from sync_server.models.base import json_field, time_field
 
-__all__ = ["Conflict", "ConflictKind", "ConflictStatus", "Device", "DoorRegistration"]
+__all__ = ["Conflict", "Device", "DoorRegistration"]
 
 
 class Device(SQLModel, table=True):
@@ -45,20 +45,6 @@ class DoorRegistration(SQLModel, table=True):
     result: dict[str, Any] = json_field(dict)
     created_at: datetime = time_field(nullable=False)
     received_at: datetime = time_field(nullable=False, default_now=True)
-
-
-class ConflictKind(StrEnum):
-    ALREADY_INSIDE = "already_inside"
-    REVOKED = "revoked"
-    CANCELLED = "cancelled"
-    ZONE_FULL = "zone_full"
-    MAX_ENTRIES_REACHED = "max_entries_reached"
-    DUPLICATE_REGISTRATION = "duplicate_registration"
-
-
-class ConflictStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
 
 
 class Conflict(SQLModel, table=True):

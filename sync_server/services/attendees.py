@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from shared import ids
-from shared.sync import history_from_state
+from shared.history import history_from_state
+from shared.resolution import validity
 from shared.tickets import TicketPayload, event_digest, issue_ticket
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
@@ -45,20 +46,22 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else max(1, min(int(value.timestamp()), 2**32 - 1))
 
 
-def _narrow(a: datetime | None, b: datetime | None, pick: Any) -> datetime | None:
-    return b if a is None else a if b is None else pick(a, b)
-
-
 def ticket_payload(
     event: Event, ticket_type: TicketType, attendee_id: str, attendee: dict[str, Any]
 ) -> TicketPayload:
     """What the attendee's signed ticket says (validity: attendee's and type's overlap)."""
+    valid_from, valid_until = validity(
+        attendee.get("valid_from"),
+        attendee.get("valid_until"),
+        ticket_type.valid_from,
+        ticket_type.valid_until,
+    )
     return TicketPayload(
         event_digest=event_digest(event.id),
         attendee_id=attendee_id,
         ticket_type_number=ticket_type.number,
-        valid_from=_epoch(_narrow(attendee.get("valid_from"), ticket_type.valid_from, max)),
-        valid_until=_epoch(_narrow(attendee.get("valid_until"), ticket_type.valid_until, min)),
+        valid_from=_epoch(valid_from),
+        valid_until=_epoch(valid_until),
     )
 
 

@@ -18,53 +18,45 @@ from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from shared.history import history_from_state, history_to_state
+from shared.resolution import read_code, resolve
 from shared.rules import (
-    AttendeeStatus,
     AttendeeSummary,
     CheckpointDirection,
-    CheckpointPolicy,
     Direction,
     History,
     Reason,
     ScanInput,
     Status,
-    Ticket,
     Verdict,
     VerdictWarning,
+    WrongDirection,
     ZoneOccupancy,
+    checkpoint_policy,
     decide,
     effective_direction,
-)
-from shared.sync import history_from_state, history_to_state
-from shared.tickets import (
-    InvalidSignature,
-    MalformedCode,
-    decode_ticket,
-    is_signed_code,
-    normalize_code,
-    public_key_from_b64,
-    verify_ticket,
+    zone_filled,
 )
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
-from sync_server.models import Attendee, Checkpoint, Event, Scan, TicketType, Zone
+from sync_server.models import Attendee, Checkpoint, Event, Scan, Zone
 from sync_server.services.events import bump_seq
+from sync_server.services.lookups import (
+    ATTENDEE_WITH_TYPE,
+    online_lookups,
+    row_ticket,
+    ticket_type_ref,
+)
+from sync_server.services.timeline import UPDATE_ATTENDEE
 from sync_server.webhooks import messages, outbox
 
 __all__ = [
-    "ATTENDEE_WITH_TYPE",
     "CheckpointRef",
-    "Resolution",
     "ScanOutcome",
     "ScanRequestData",
     "ScannedAttendee",
-    "policy_of",
-    "resolve_code",
     "scan_online",
     "stored_code",
-    "ticket_of",
-    "ticket_type_ref",
-    "type_view",
 ]
 
 ZONE_FULL = "zone.capacity_reached"
@@ -74,7 +66,6 @@ MAX_STORED_CODE = 512
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[assignment]
 ATTENDEES: Table = Attendee.__table__  # type: ignore[assignment]
-TICKET_TYPES: Table = TicketType.__table__  # type: ignore[assignment]
 ZONES: Table = Zone.__table__  # type: ignore[assignment]
 SCANS: Table = Scan.__table__  # type: ignore[assignment]
 
@@ -88,55 +79,19 @@ _EVENT = select(
     EVENTS.c.name,
 ).where(EVENTS.c.id == bindparam("id"))
 _SCAN = select(SCANS).where(SCANS.c.id == bindparam("id"))
-_BY_CODE = (
-    select(ATTENDEES.c.id, ATTENDEES.c.event_id, EVENTS.c.organization_id)
-    .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
-    .where(ATTENDEES.c.code == bindparam("code"))
-)
-_BY_DIGEST = select(EVENTS.c.id, EVENTS.c.ticket_public_key).where(
-    EVENTS.c.key_digest == bindparam("digest"), EVENTS.c.organization_id == bindparam("org")
-)
 _ZONE_LOCKED = (
     select(ZONES.c.capacity, ZONES.c.occupancy, ZONES.c.name)
     .where(ZONES.c.id == bindparam("id"))
     .with_for_update()
 )
-# An attendee row with its ticket type's fields (`tt_*`), as `ticket_of` and `type_view` read it.
-ATTENDEE_WITH_TYPE = select(
-    ATTENDEES,
-    TICKET_TYPES.c.slug.label("tt_slug"),
-    TICKET_TYPES.c.is_vip.label("tt_vip"),
-    TICKET_TYPES.c.name.label("tt_name"),
-    TICKET_TYPES.c.valid_from.label("tt_from"),
-    TICKET_TYPES.c.valid_until.label("tt_until"),
-).join(TICKET_TYPES, TICKET_TYPES.c.id == ATTENDEES.c.ticket_type_id)
 _ATTENDEE = ATTENDEE_WITH_TYPE.where(ATTENDEES.c.id == bindparam("id"))
 _ATTENDEE_LOCKED = _ATTENDEE.with_for_update(of=ATTENDEES)
 _INSERT_SCAN = insert(SCANS)
-_UPDATE_ATTENDEE = (
-    update(ATTENDEES)
-    .where(ATTENDEES.c.id == bindparam("b_id"))
-    .values(
-        state=bindparam("b_state"),
-        entries=bindparam("b_entries"),
-        last_scan_at=bindparam("b_last"),
-        seq=bindparam("b_seq"),
-    )
-)
 _ZONE_ADD = (
     update(ZONES)
     .where(ZONES.c.id == bindparam("b_id"))
     .values(occupancy=ZONES.c.occupancy + bindparam("b_delta"))
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What a scanned string turned out to be: an attendee (maybe of another event) or an error."""
-
-    attendee_id: str | None = None
-    event_id: str | None = None
-    error: Reason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,79 +138,6 @@ def stored_code(raw: str) -> str:
     return _UNPRINTABLE.sub("\ufffd", raw[:MAX_STORED_CODE])
 
 
-def policy_of(checkpoint: Any) -> CheckpointPolicy:
-    """The rules' view of a checkpoint (a `Checkpoint` or a row with the same columns)."""
-    return CheckpointPolicy(
-        id=checkpoint.id,
-        event_id=checkpoint.event_id,
-        zone_id=checkpoint.zone_id,
-        direction=CheckpointDirection(checkpoint.direction),
-        active=checkpoint.active,
-        allowed_ticket_types=frozenset(checkpoint.allowed_ticket_types),
-        required_tags=frozenset(checkpoint.required_tags),
-        excluded_tags=frozenset(checkpoint.excluded_tags),
-        max_entries=checkpoint.max_entries,
-        allow_reentry=checkpoint.allow_reentry,
-        anti_passback=checkpoint.anti_passback,
-        open_from=checkpoint.open_from,
-        open_until=checkpoint.open_until,
-    )
-
-
-def ticket_of(attendee: Any, event_id: str, ticket_type: Any) -> Ticket:
-    """The rules' view of an attendee; validity narrows to the ticket type's window."""
-    valid_from, valid_until = attendee.valid_from, attendee.valid_until
-    if ticket_type.valid_from is not None:
-        valid_from = max(filter(None, (valid_from, ticket_type.valid_from)))
-    if ticket_type.valid_until is not None:
-        valid_until = min(filter(None, (valid_until, ticket_type.valid_until)))
-    return Ticket(
-        attendee_id=attendee.id,
-        event_id=event_id,
-        ticket_type=ticket_type.slug,
-        status=AttendeeStatus(attendee.status),
-        tags=frozenset(attendee.tags),
-        valid_from=valid_from,
-        valid_until=valid_until,
-        first_name=attendee.first_name,
-        last_name=attendee.last_name,
-        is_vip=ticket_type.is_vip,
-    )
-
-
-def resolve_code(conn: Connection, event: Any, raw: str) -> Resolution:
-    """SPEC section 5: exact custom code of the event, else a signed ticket, else unknown.
-
-    `event` is the event row being scanned (id, organization_id, key_digest, ticket_public_key).
-    A code or ticket of another event of the same organization resolves (to `wrong_event`).
-    """
-    try:
-        code = normalize_code(raw)
-    except MalformedCode:
-        return Resolution(error=Reason.MALFORMED_CODE)
-    if not is_signed_code(code):
-        rows = conn.execute(_BY_CODE, {"code": code}).all()
-        for attendee_id, event_id, org in sorted(rows, key=lambda r: r[1] != event.id):
-            if org == event.organization_id:
-                return Resolution(attendee_id=attendee_id, event_id=event_id)
-        return Resolution(error=Reason.UNKNOWN_CODE)
-    try:
-        digest = decode_ticket(code).payload.event_digest.hex()
-        owner = (
-            event
-            if digest == event.key_digest
-            else conn.execute(_BY_DIGEST, {"digest": digest, "org": event.organization_id}).first()
-        )
-        if owner is None:
-            return Resolution(error=Reason.INVALID_SIGNATURE)
-        payload = verify_ticket(code, public_key_from_b64(owner.ticket_public_key))
-    except MalformedCode:
-        return Resolution(error=Reason.MALFORMED_CODE)
-    except InvalidSignature:
-        return Resolution(error=Reason.INVALID_SIGNATURE)
-    return Resolution(attendee_id=payload.attendee_id, event_id=owner.id)
-
-
 def _checkpoint_and_event(
     conn: Connection, checkpoint_id: str, organization_id: str
 ) -> tuple[Row[Any], Row[Any]]:
@@ -272,18 +154,6 @@ def _checkpoint_and_event(
 
 def _attendee_row(conn: Connection, attendee_id: str, *, lock: bool) -> Row[Any] | None:
     return conn.execute(_ATTENDEE_LOCKED if lock else _ATTENDEE, {"id": attendee_id}).first()
-
-
-@dataclass(frozen=True, slots=True)
-class _TypeView:
-    slug: str
-    is_vip: bool
-    valid_from: datetime | None
-    valid_until: datetime | None
-
-
-def type_view(row: Row[Any]) -> _TypeView:
-    return _TypeView(row.tt_slug, row.tt_vip, row.tt_from, row.tt_until)
 
 
 def _scanned(row: Row[Any]) -> ScannedAttendee:
@@ -310,7 +180,7 @@ def scan_online(
         direction = effective_direction(
             CheckpointDirection(checkpoint.direction), request.direction
         )
-    except ValueError as exc:
+    except WrongDirection as exc:
         raise ApiError(
             422,
             "validation_error",
@@ -323,16 +193,18 @@ def scan_online(
             return _replayed(conn, existing, ref)
     now = utcnow()
     scanned_at = request.scanned_at or now
-    found = resolve_code(conn, event, request.code)
+    found = resolve(
+        read_code(request.code, manual=request.manual), event.id, online_lookups(conn, event)
+    )
     zone = None
     if checkpoint.zone_id:  # every scan of a zone queues here: exact occupancy, no double entry
         zone = conn.execute(_ZONE_LOCKED, {"id": checkpoint.zone_id}).first()
     row = _attendee_row(conn, found.attendee_id, lock=True) if found.attendee_id else None
-    ticket = ticket_of(row, found.event_id or event.id, type_view(row)) if row else None
+    ticket = row_ticket(row) if row is not None else None
     history = history_from_state(row.state) if row is not None else History()
     verdict = decide(
         ScanInput(
-            policy_of(checkpoint),
+            checkpoint_policy(checkpoint),
             now,
             direction,
             ticket=ticket,
@@ -380,14 +252,13 @@ def scan_online(
             return _lost_race(session, request.scan_id, ref)
         if own and row is not None:
             after = history.apply(verdict.as_reading(checkpoint.id, scanned_at, request.device_id))
-            entered = verdict.accepted and direction is Direction.IN
             conn.execute(
-                _UPDATE_ATTENDEE,
+                UPDATE_ATTENDEE,
                 {
                     "b_id": row.id,
                     "b_state": history_to_state(after),
-                    "b_entries": row.entries + (1 if entered else 0),
-                    "b_last": scanned_at if verdict.accepted else row.last_scan_at,
+                    "b_entries": after.entries,
+                    "b_last": after.last_scan_at,
                     "b_seq": bump_seq(session, event.id),
                 },
             )
@@ -402,16 +273,6 @@ def scan_online(
     )
 
 
-def ticket_type_ref(row: Row[Any]) -> dict[str, Any]:
-    """The ticket type of an `ATTENDEE_WITH_TYPE` row, as webhooks show it."""
-    return {
-        "id": row.ticket_type_id,
-        "slug": row.tt_slug,
-        "name": row.tt_name,
-        "is_vip": row.tt_vip,
-    }
-
-
 def _announce(
     conn: Connection,
     event: Row[Any],
@@ -423,11 +284,8 @@ def _announce(
     """Queue `checkin.*` (and `zone.capacity_reached`) webhooks in the scan's transaction."""
     subs = outbox.subscribers(conn, event.organization_id)
     kind = f"checkin.{record['status']}"
-    full = (
-        zone is not None
-        and zone.capacity is not None
-        and record["occupancy_delta"] > 0
-        and zone.occupancy + record["occupancy_delta"] == zone.capacity
+    full = zone is not None and zone_filled(
+        zone.occupancy, record["occupancy_delta"], zone.capacity
     )
     if not outbox.wanted(subs, kind, event.id) and not (
         full and outbox.wanted(subs, ZONE_FULL, event.id)
@@ -469,7 +327,7 @@ def _replayed(conn: Connection, scan: Row[Any], ref: CheckpointRef) -> ScanOutco
     row = _attendee_row(conn, scan.attendee_id, lock=False) if scan.attendee_id else None
     summary = None
     if row is not None:
-        summary = AttendeeSummary.of(ticket_of(row, scan.event_id, type_view(row)))
+        summary = AttendeeSummary.of(row_ticket(row))
     verdict = Verdict(
         Status(scan.status),
         Reason(scan.reason),

@@ -1,18 +1,10 @@
-"""Sending signed attempts over HTTP(S) from one event-loop thread: to the address the SSRF guard
-checked (the name is resolved once, at send time, and the connection goes to that address; TLS
-still checks the certificate against the URL's host name, sent as SNI), no redirects followed,
-no retries (the outbox retries), keep-alive connections kept per target.
+"""The webhook sender: signed attempts over HTTP(S) from one event-loop thread, a bounded number
+at once, keep-alive connections pooled per target, each to the address the SSRF guard checked.
 
     sender = Sender(timeout=10, allow_private=False, pool_size=32)   # 32 attempts at once
     outcome = sender.send(job)           # blocking: an Outcome, never an exception
     sender.submit(jobs, done)            # returns at once; done(job, outcome) runs on the loop
     sender.close()
-
-One asyncio loop (uvloop where installed) carries every attempt of a dispatcher, with the
-response parsed by httptools (uvicorn's parser): measured on this machine against a local
-receiver, 13-43 µs of CPU per request, against 375-416 µs for urllib3 from 32 threads and
-129-150 µs for aiohttp (`docs/benchmarks.md`). A dispatcher shares the cores with the API it
-serves, so its cost per attempt is the API's loss.
 """
 
 from __future__ import annotations
@@ -28,13 +20,17 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-import httptools
-
 from shared.webhooks import signature_headers
 from sync_server import __version__
+from sync_server.webhooks.connection import Connection, ResponseError
 from sync_server.webhooks.recording import Job, Outcome
 from sync_server.webhooks.ssrf import UnsafeUrl, resolve_target
 
+# One asyncio loop (uvloop where installed) carries every attempt of a dispatcher, with the
+# response parsed by httptools (uvicorn's parser): measured on this machine against a local
+# receiver, 13-43 µs of CPU per request, against 375-416 µs for urllib3 from 32 threads and
+# 129-150 µs for aiohttp (`docs/benchmarks.md`). A dispatcher shares the cores with the API it
+# serves, so its cost per attempt is the API's loss.
 try:  # the faster loop, where it is installed (uvicorn[standard] brings it on Linux and macOS)
     import uvloop
 
@@ -42,11 +38,10 @@ try:  # the faster loop, where it is installed (uvicorn[standard] brings it on L
 except ImportError:  # pragma: no cover - Windows
     _new_loop = asyncio.new_event_loop
 
-__all__ = ["EXCERPT_BYTES", "Done", "Sender"]
+__all__ = ["Done", "Sender"]
 
 log = logging.getLogger("doorcheck.webhooks")
 
-EXCERPT_BYTES = 2048
 MAX_TARGETS = 512  # distinct targets kept warm; beyond that the idle connections start over
 ERROR_CHARS = 500
 
@@ -54,137 +49,12 @@ PoolKey = tuple[str, str, int, str]  # scheme, address, port, host name
 Done = Callable[[Job, Outcome | None], None]  # None: the attempt failed unexpectedly (a bug)
 
 
-class ResponseError(Exception):
-    """The receiver's answer could not be read as HTTP."""
-
-
-class _Response:
-    __slots__ = ("excerpt", "keep_alive", "retry_after", "status")
-
-    def __init__(self, status: int, excerpt: bytes, retry_after: str | None, keep_alive: bool):
-        self.status = status
-        self.excerpt = excerpt
-        self.retry_after = retry_after
-        self.keep_alive = keep_alive
-
-
-class _Connection(asyncio.Protocol):
-    """One connection to a receiver and the one request on it at a time (HTTP/1.1 keep-alive)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[_Response] | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.closed = False
-        self._reset()
-
-    def _reset(self) -> None:
-        self.status: int | None = None
-        self.body = bytearray()
-        self.truncated = False
-        self.retry_after: str | None = None
-
-    @property
-    def usable(self) -> bool:
-        return not self.closed and self.transport is not None and not self.transport.is_closing()
-
-    def exchange(self, request: bytes, timeout: float, said: float) -> asyncio.Future[_Response]:
-        """Send `request`; the future answers the response, or fails (no answer within
-        `timeout` seconds, reported as `said`; lost; garbled)."""
-        assert self.transport is not None and self.waiter is None
-        self._reset()
-        self.waiter = self.loop.create_future()
-        self.timer = self.loop.call_later(timeout, self._timed_out, said)
-        self.transport.write(request)
-        return self.waiter
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    # -- asyncio.Protocol --------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.waiter is None:  # nothing was asked: a receiver talking out of turn
-            self.close()
-            return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ResponseError(f"the response is not valid HTTP: {exc}"))
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.waiter is None:
-            return
-        if self.status is not None:  # a body that ends with the connection
-            self._finish(keep_alive=False)
-        else:
-            self._fail(ConnectionError(f"the connection closed before an answer ({exc})"))
-
-    # -- httptools callbacks -----------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        if self.waiter is None:  # a second answer to one request: the stream cannot be trusted
-            self.close()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"retry-after":
-            self.retry_after = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-
-    def on_body(self, body: bytes) -> None:
-        room = EXCERPT_BYTES - len(self.body)
-        if len(body) > room:  # more than we keep: stop reading, drop the connection
-            self.body += body[:room]
-            self.truncated = True
-            self._finish(keep_alive=False)
-        else:
-            self.body += body
-
-    def on_message_complete(self) -> None:
-        if self.status is not None and 100 <= self.status < 200:  # 100 Continue and the like
-            self._reset()
-            return
-        self._finish(keep_alive=self.parser.should_keep_alive())
-
-    # -- ending an exchange --------------------------------------------------------------------
-    def _timed_out(self, timeout: float) -> None:
-        self._fail(TimeoutError(f"no answer within {timeout:g} s"))
-        self.close()
-
-    def _finish(self, *, keep_alive: bool) -> None:
-        waiter = self._settle()
-        if waiter is None or self.status is None:
-            return
-        response = _Response(self.status, bytes(self.body), self.retry_after, keep_alive)
-        if not keep_alive:
-            self.close()
-        waiter.set_result(response)
-
-    def _fail(self, error: Exception) -> None:
-        waiter = self._settle()
-        if waiter is not None:
-            waiter.set_exception(error)
-
-    def _settle(self) -> asyncio.Future[_Response] | None:
-        waiter, self.waiter = self.waiter, None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        return waiter if waiter is not None and not waiter.done() else None
-
-
 class Sender:
     """Attempts on one background event loop, `pool_size` at once (the others wait their turn),
-    with as many connections kept per target; any thread may call `send` or `submit`."""
+    with as many connections kept per target; any thread may call `send` or `submit`. A URL's
+    name is resolved once, at send time, and the connection goes to that address (TLS still
+    checks the certificate against the URL's host name, sent as SNI); no redirects are
+    followed, no retries made (the outbox retries)."""
 
     def __init__(self, *, timeout: float, allow_private: bool, pool_size: int) -> None:
         self.timeout = timeout
@@ -192,7 +62,7 @@ class Sender:
         self.pool_size = pool_size
         self._slots = asyncio.Semaphore(pool_size)
         self.user_agent = f"doorcheck-webhooks/{__version__}"
-        self._idle: dict[PoolKey, list[_Connection]] = {}
+        self._idle: dict[PoolKey, list[Connection]] = {}
         self._tls: ssl.SSLContext | None = None
         self.loop = _new_loop()
         started = threading.Event()
@@ -311,7 +181,7 @@ class Sender:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     # -- connections -------------------------------------------------------------------------------
-    def _take(self, key: PoolKey) -> _Connection | None:
+    def _take(self, key: PoolKey) -> Connection | None:
         pool = self._idle.get(key)
         while pool:
             connection = pool.pop()
@@ -319,7 +189,7 @@ class Sender:
                 return connection
         return None
 
-    def _give_back(self, key: PoolKey, connection: _Connection) -> None:
+    def _give_back(self, key: PoolKey, connection: Connection) -> None:
         if not connection.usable:
             return
         pool = self._idle.get(key)
@@ -335,14 +205,14 @@ class Sender:
         else:
             connection.close()
 
-    async def _connect(self, key: PoolKey, started: float) -> _Connection:
+    async def _connect(self, key: PoolKey, started: float) -> Connection:
         scheme, address, port, host = key
         tls = self._tls_context() if scheme == "https" else None
         left = max(0.001, self.timeout - (time.monotonic() - started))
         try:
             _, connection = await asyncio.wait_for(
                 self.loop.create_connection(
-                    lambda: _Connection(self.loop),
+                    lambda: Connection(self.loop),
                     address,
                     port,
                     ssl=tls,

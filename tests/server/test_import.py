@@ -10,7 +10,8 @@ import httpx
 from sqlmodel import Session
 
 from sync_server.models import Event
-from sync_server.services.imports import ImportOptions, import_attendees, parse_upload
+from sync_server.services.import_upload import parse_upload
+from sync_server.services.imports import ImportOptions, import_attendees
 from tests.server.conftest import Api, Org, setup_event
 
 CSV = "text/csv"

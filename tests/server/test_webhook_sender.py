@@ -15,8 +15,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared.webhooks import new_secret
+from sync_server.webhooks.connection import EXCERPT_BYTES
 from sync_server.webhooks.recording import Job, Outcome
-from sync_server.webhooks.sender import EXCERPT_BYTES, Sender
+from sync_server.webhooks.sender import Sender
 
 SECRET = new_secret(b"s" * 32)
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"

@@ -8,13 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from sync_server.api.deps import EventWriteDep, SessionDep, Writer
-from sync_server.services.imports import (
-    ImportOptions,
-    ImportResult,
-    import_attendees,
-    parse_upload,
-    upload_format,
-)
+from sync_server.services.import_upload import parse_upload, upload_format
+from sync_server.services.imports import ImportOptions, ImportResult, import_attendees
 
 __all__ = ["router"]
 

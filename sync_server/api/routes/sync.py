@@ -14,19 +14,21 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import Session
 
-from shared.sync import MAX_PULL_LIMIT, PushRequest
+from shared.sync import (
+    MAX_PULL_LIMIT,
+    PUSH_ENVELOPE,
+    PullPage,
+    PushRequest,
+    PushResponse,
+    SyncEvents,
+    encode,
+)
 from sync_server.api.deps import Scanner, SessionDep
+from sync_server.api.wire import decode_body, wire_openapi
 from sync_server.db import utcnow
 from sync_server.errors import not_found
 from sync_server.services.devices import record_sync
-from sync_server.services.pull import (
-    EVENTS,
-    PullBody,
-    parse_cursor,
-    pull_page,
-    sync_events,
-    wire_time,
-)
+from sync_server.services.pull import EVENTS, parse_cursor, pull_page, sync_events
 from sync_server.services.push import PushContext, push_batch
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
@@ -35,14 +37,10 @@ POLL_S = 0.2
 AppVersion = Annotated[str | None, Header(alias="X-Doorcheck-App-Version", max_length=64)]
 
 
-@router.get("/events", operation_id="sync_events")
-def events(principal: Scanner, session: SessionDep) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": sync_events(session.connection(), principal.organization_id),
-        "has_more": False,
-        "next_cursor": None,
-    }
+@router.get("/events", operation_id="sync_events", openapi_extra=wire_openapi(SyncEvents))
+def events(principal: Scanner, session: SessionDep) -> Response:
+    data = sync_events(session.connection(), principal.organization_id)
+    return Response(encode(SyncEvents(data=data)), media_type="application/json")
 
 
 def _owned_event(conn: Any, principal: Scanner, event_id: str) -> Any:
@@ -56,7 +54,9 @@ def _owned_event(conn: Any, principal: Scanner, event_id: str) -> Any:
     return row
 
 
-@router.get("/events/{event_id}/pull", operation_id="sync_pull")
+@router.get(
+    "/events/{event_id}/pull", operation_id="sync_pull", openapi_extra=wire_openapi(PullPage)
+)
 async def pull(
     event_id: str,
     principal: Scanner,
@@ -69,7 +69,7 @@ async def pull(
     after = parse_cursor(cursor)
     engine = request.app.state.read_engine
 
-    def page() -> PullBody:
+    def page() -> PullPage:
         with Session(engine) as session:
             conn = session.connection()
             return pull_page(conn, _owned_event(conn, principal, event_id), after, limit)
@@ -90,7 +90,7 @@ async def pull(
                 break
             await asyncio.sleep(POLL_S)
         result = await run_in_threadpool(page)
-    return _maybe_gzip(request, result.encode())
+    return _maybe_gzip(request, encode(result))
 
 
 def _maybe_gzip(request: Request, body: bytes) -> Response:
@@ -104,28 +104,34 @@ def _maybe_gzip(request: Request, body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.post("/push", operation_id="sync_push")
-def push(
-    body: PushRequest,
+@router.post(
+    "/push", operation_id="sync_push", openapi_extra=wire_openapi(PushResponse, PushRequest)
+)
+async def push(
     principal: Scanner,
     session: SessionDep,
     request: Request,
     app_version: AppVersion = None,
-) -> dict[str, Any]:
+) -> Response:
     """Upload a batch of offline readings and door registrations (each idempotent by its id)."""
-    offset = (
-        record_sync(
-            session,
-            device_id=principal.subject_id,
-            device_time=body.device_time,
-            app_version=app_version,
+    body = decode_body(PUSH_ENVELOPE, await request.body())
+
+    def apply() -> bytes:
+        offset = (
+            record_sync(
+                session,
+                device_id=principal.subject_id,
+                device_time=body.device_time,
+                app_version=app_version,
+            )
+            if principal.kind == "device"
+            else 0
         )
-        if principal.kind == "device"
-        else 0
-    )
-    session.commit()
-    ctx = PushContext(
-        principal.organization_id, principal.subject_id, offset or 0, request.app.state.secret
-    )
-    results = push_batch(session, ctx, body)
-    return {"server_time": wire_time(utcnow()), "results": results}
+        session.commit()
+        ctx = PushContext(
+            principal.organization_id, principal.subject_id, offset or 0, request.app.state.secret
+        )
+        results = push_batch(session, ctx, body)
+        return encode(PushResponse(server_time=utcnow(), results=results))
+
+    return Response(await run_in_threadpool(apply), media_type="application/json")

@@ -10,12 +10,15 @@ Two rules keep offline decisions honest:
 - A reading is committed (synchronous=FULL) before its verdict is returned, and it leaves the
   outbox only when the server answered `applied` or `duplicate`.
 - An attendee's history is the server's state from the last pull *plus* this device's readings
-  that no pull has reflected yet (`reflected = 0`). A reading is reflected once a pull that
-  started after the server acknowledged it has been applied; until then its effect is added on
-  top, so anti-passback holds within this device whatever the network does.
+  that no pull has reflected yet (`reflected = 0`), re-decided on top of it with
+  `shared.timeline`. The server answers each upload with the change sequence that reflects it;
+  a reading is reflected once a completed pull has reached that sequence (in the transaction
+  that applies the pull's last page), so anti-passback and occupancy hold within this device
+  whatever the network does.
 
-The tables are declared with SQLModel; hot paths (the gate's lookups, bulk pull pages) run as
-plain SQL on one connection guarded by a lock.
+The tables are declared with SQLModel (`schema.py`); every statement lives in this package:
+connection and metadata here, pulled data in `cache.py`, the device's readings and outbox in
+`readings.py`, attendee lookups in `people.py`, events and checkpoints in `events.py`.
 """
 
 from __future__ import annotations
@@ -31,165 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Index, Text
-from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel, create_engine
+from sqlmodel import create_engine
+
+from scanner_app.store.schema import metadata
 
 __all__ = ["SCHEMA_VERSION", "Store", "fold_key", "iso", "parse_iso"]
 
-SCHEMA_VERSION = 1
-
-
-# -- the schema, declared with SQLModel ---------------------------------------------------------
-def _d(value: Any) -> Any:
-    """A column default that plain SQL inserts get too (a server default)."""
-    text = str(int(value)) if isinstance(value, bool | int) else value
-    return Field(default=value, sa_column_kwargs={"server_default": text})
-
-
-class _Local(SQLModel, registry=registry()):
-    """The scanner's own registry: its table names never meet the server's."""
-
-
-class Meta(_Local, table=True):
-    __tablename__ = "meta"
-    key: str = Field(primary_key=True)
-    value: str
-
-
-class CachedEvent(_Local, table=True):
-    __tablename__ = "events"
-    id: str = Field(primary_key=True)
-    name: str
-    data: str = _d("{}")  # the EventRow as JSON
-    public_key: str | None = None
-    cursor: str | None = None  # the pull cursor (server change sequence)
-    snapshot_gen: int = _d(0)  # bumped by each full snapshot; rows left behind are stale
-    synced_at: str | None = None
-
-
-class CachedTicketType(_Local, table=True):
-    __tablename__ = "ticket_types"
-    id: str = Field(primary_key=True)
-    event_id: str = Field(index=True)
-    slug: str
-    name: str
-    number: int
-    is_vip: bool = _d(False)
-    valid_from: str | None = None
-    valid_until: str | None = None
-
-
-class CachedZone(_Local, table=True):
-    __tablename__ = "zones"
-    id: str = Field(primary_key=True)
-    event_id: str = Field(index=True)
-    name: str
-    capacity: int | None = None
-    occupancy: int = _d(0)  # as of the last pull
-
-
-class CachedCheckpoint(_Local, table=True):
-    __tablename__ = "checkpoints"
-    id: str = Field(primary_key=True)
-    event_id: str = Field(index=True)
-    name: str
-    data: str  # the CheckpointRow as JSON
-
-
-class CachedAttendee(_Local, table=True):
-    __tablename__ = "attendees"
-    __table_args__ = (
-        Index("ix_att_code", "code"),
-        Index("ix_att_first", "event_id", "first_key"),
-        Index("ix_att_last", "event_id", "last_key"),
-        Index("ix_att_email", "event_id", "email_key"),
-    )
-    id: str = Field(primary_key=True)
-    event_id: str
-    code: str | None = None
-    qr: str | None = None
-    status: str = _d("valid")
-    ticket_type: str
-    tags: str = _d("[]")
-    first_name: str = _d("")
-    last_name: str = _d("")
-    email: str | None = None
-    valid_from: str | None = None
-    valid_until: str | None = None
-    state: str = _d("{}")  # {"zones": {...}, "checkpoint_entries": {...}} as the server knew it
-    first_key: str = _d("")
-    last_key: str = _d("")
-    email_key: str = _d("")
-    walk_in: bool = _d(False)  # registered at this door; not yet confirmed by a pull
-    gen: int = _d(0)
-
-
-class ZoneDelta(_Local, table=True):
-    """What this device's unreflected readings add to a zone's pulled occupancy."""
-
-    __tablename__ = "zone_deltas"
-    zone_id: str = Field(primary_key=True)
-    delta: int = _d(0)
-
-
-class LocalReading(_Local, table=True):
-    __tablename__ = "readings"
-    __table_args__ = (
-        Index("ix_read_att", "attendee_id", "reflected"),
-        Index("ix_read_state", "state", "seq"),
-        Index("ix_read_unreflected", "reflected", "zone_key"),
-    )
-    seq: int | None = Field(default=None, primary_key=True)  # local order
-    id: str = Field(unique=True)  # the client UUID (idempotency key)
-    event_id: str
-    checkpoint_id: str
-    attendee_id: str | None = None
-    code: str
-    direction: str
-    status: str
-    reason: str
-    warnings: str = _d("[]")
-    scanned_at: str
-    hlc: str
-    operator: str | None = None
-    manual: bool = _d(False)
-    source: str = _d("camera")
-    zone_key: str | None = None
-    occupancy_delta: int = _d(0)
-    offline: bool = _d(True)
-    summary: str = _d("{}")  # the attendee as shown at the door (wiped on revocation)
-    inside_since: str | None = None
-    inside_via: str | None = None
-    state: str = _d("pending")  # pending | applied | duplicate | rejected
-    reflected: bool = _d(False)
-    acked_at: int | None = None  # the store's ack counter when the server answered
-    attempts: int = _d(0)
-    last_error: str | None = None
-    server_status: str | None = None
-    server_reason: str | None = None
-    conflict_id: str | None = None
-
-
-class LocalRegistration(_Local, table=True):
-    __tablename__ = "registrations"
-    __table_args__ = (Index("ix_reg_state", "state", "seq"),)
-    seq: int | None = Field(default=None, primary_key=True)
-    id: str = Field(unique=True)
-    event_id: str
-    attendee_id: str
-    first_name: str
-    last_name: str
-    email: str | None = None
-    ticket_type: str
-    tags: str = _d("[]")
-    created_at: str
-    hlc: str
-    state: str = _d("pending")
-    attempts: int = _d(0)
-    last_error: str | None = None
-    conflict_id: str | None = None
-    extra: str | None = Field(default=None, sa_column=Column(Text))
+SCHEMA_VERSION = 2
+# Columns added after a gate's file was first created: (table, column, SQL type).
+_ADDED = (("readings", "acked_seq", "INTEGER"),)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -227,7 +80,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(f"sqlite:///{self.path}")
-        _Local.metadata.create_all(engine)
+        metadata.create_all(engine)
         engine.dispose()
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(
@@ -250,8 +103,16 @@ class Store:
         self._depth = 0
         self.config_version = 0  # bumped whenever events/zones/checkpoints/types are written
         self.ack_counter = int(self.get_meta("ack_counter") or 0)
-        if self.get_meta("schema_version") is None:
+        self._add_columns()
+        if self.get_meta("schema_version") != str(SCHEMA_VERSION):
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _add_columns(self) -> None:
+        """Bring a file made by an older version up to the schema (columns only ever added)."""
+        for table, column, kind in _ADDED:
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self.lock:

@@ -1,0 +1,65 @@
+"""What every kind of pushed item shares: the push's context (organization, device, its clock
+offset, the events read so far) and the answers for rejected and repeated items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Table, select
+
+from shared.sync import ItemResult, ItemStatus, from_builtins
+from sync_server.models import Event
+from sync_server.webhooks import outbox
+
+__all__ = ["PushContext", "duplicate_of", "raw_id", "rejected", "wire_error"]
+
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class PushContext:
+    organization_id: str
+    device_id: str
+    clock_offset_ms: int
+    secret: bytes
+    events: dict[str, Any] = field(default_factory=dict)
+    subs: list[outbox.Subscriber] = field(default_factory=list)  # of the current transaction
+
+    def event(self, conn: Connection, event_id: str) -> Any:
+        """The event row when it is this organization's, else None (read once per push)."""
+        if event_id not in self.events:
+            self.events[event_id] = conn.execute(
+                select(EVENTS).where(EVENTS.c.id == event_id)
+            ).first()
+        row = self.events[event_id]
+        return row if row is not None and row.organization_id == self.organization_id else None
+
+
+def rejected(item_id: Any, error: str) -> ItemResult:
+    return ItemResult(
+        id=str(item_id)[:64] if item_id is not None else "",
+        status=ItemStatus.REJECTED,
+        error=error[:300],
+    )
+
+
+def wire_error(exc: Exception) -> str:
+    """A decoding error in one line ("Expected `str` of length <= 64 - at `$.id`")."""
+    return str(exc).splitlines()[0][:300] if str(exc) else "not a valid item"
+
+
+def raw_id(raw: msgspec.Raw | bytes) -> Any:
+    """The `id` of an item that failed to decode, when it has a readable one."""
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    return value.get("id") if isinstance(value, dict) else None
+
+
+def duplicate_of(stored: dict[str, Any]) -> ItemResult:
+    """The first answer to an item, given again for a repeat of it."""
+    first = from_builtins(stored, ItemResult)
+    return msgspec.structs.replace(first, status=ItemStatus.DUPLICATE)
