@@ -22,9 +22,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_server
-from scanner_app.cache import apply_page, finish_snapshot
 from scanner_app.gate import Gate
 from scanner_app.store import Store
+from scanner_app.store.cache import apply_page, finish_snapshot
 
 
 def pct(values: list[float], q: float) -> float:
@@ -86,13 +86,13 @@ def main() -> None:
         # The local apply alone: the same pages, already downloaded, into a fresh store.
         client = gate._get_client()
         assert client is not None
-        pages: list[dict[str, Any]] = []
+        pages: list[Any] = []
         cursor = None
         while True:
             page = client.pull(eid, cursor, limit=5000)
             pages.append(page)
-            cursor = page["cursor"]
-            if not page["has_more"]:
+            cursor = page.cursor
+            if not page.has_more:
                 break
         applies = []
         for run in range(3):

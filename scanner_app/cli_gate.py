@@ -89,6 +89,7 @@ def scan(
 ) -> None:
     """Run a headless gate: sync, read codes from SOURCE, print a verdict for each."""
     from scanner_app.gate import Gate, GateError
+    from scanner_app.state import GateVerdict
 
     if direction not in ("in", "out"):
         raise _fail("--direction must be in or out", 2)
@@ -116,8 +117,7 @@ def scan(
         counts = {"scanned": 0, "accepted": 0, "denied": 0}
         lock = threading.Lock()
 
-        def emit(text: str | bytes, origin: str) -> None:
-            verdict = gate.submit(text, source=origin)
+        def emit(verdict: GateVerdict) -> None:
             with lock:
                 counts["scanned"] += 1
                 counts["accepted" if verdict.accepted else "denied"] += 1
@@ -133,9 +133,9 @@ def scan(
                 sys.stdout.flush()
 
         with contextlib.suppress(KeyboardInterrupt):
-            _read(source, emit)
+            _read(gate, source, emit)
         gate.stop()
-        pending = gate.syncer.drain(sync_timeout)
+        pending = gate.drain(sync_timeout)
         summary: dict[str, Any] = {"type": "summary", **counts, "pending_upload": pending}
         typer.echo(json.dumps(summary) if json_out else _summary_text(summary))
     finally:
@@ -149,28 +149,27 @@ def _summary_text(summary: dict[str, Any]) -> str:
     )
 
 
-def _read(source: str, emit: Any) -> None:
+def _read(gate: Any, source: str, emit: Any) -> None:
     """Feed every code from the source to `emit` until a finite source ends."""
     if source == "-":
         for line in sys.stdin.buffer:
             raw = line.rstrip(b"\r\n")
             if raw:
-                emit(raw, "keyboard")
+                emit(gate.submit(raw, source="keyboard"))
         return
-    from scanner_app.decoder import Decoder
-    from scanner_app.frames import SourceError, open_source
-    from scanner_app.reader import CodeReader
+    from scanner_app.camera_feed import CameraFeed
+    from scanner_app.state import CameraListener
 
+    problems: list[str] = []
+    feed = CameraFeed(gate, source, realtime=False)
+    feed.subscribe(CameraListener(verdict=emit, pairing=lambda _uri: None, problem=problems.append))
+    feed.start()
     try:
-        frames = open_source(source)
-    except SourceError as exc:
-        raise _fail(str(exc), 2) from None
-    reader = CodeReader(frames, Decoder(), on_code=lambda found: emit(found.code, "camera"))
-    reader.start()
-    try:
-        while not reader.done.wait(0.2):
+        if feed.problem is not None:
+            raise _fail(feed.problem, 2)
+        while not feed.wait_done(0.2):
             pass
     finally:
-        reader.stop()
-        reader.join()
-        frames.close()
+        feed.stop()
+    if problems and feed.problem is not None:
+        typer.echo(f"doorcheck: {feed.problem}", err=True)

@@ -45,12 +45,13 @@ def scanner(
     ] = 1.5,
 ) -> None:
     """Open the scanner app: pair, choose a gate, scan with the camera or a handheld scanner."""
+    from scanner_app.camera_feed import CameraFeed
     from scanner_app.gate import Gate
-    from scanner_app.ui.app import AppOptions, run
-    from scanner_app.ui.camera import CameraHub
+    from scanner_app.ui.app import run
+    from scanner_app.ui.shell import AppOptions
 
     gate = Gate.open(data_dir)
-    hub = CameraHub(gate, camera) if camera is not None else None
+    hub = CameraFeed(gate, camera) if camera is not None else None
     options = AppOptions(camera=hub, verdict_seconds=verdict_seconds, lang=lang)
     if web:
         typer.echo(f"scanner: http://127.0.0.1:{port}")

@@ -11,21 +11,23 @@ from dataclasses import dataclass
 import msgspec
 
 from scanner_app.errors import GateError, Problem
-from scanner_app.state import GateConfig
+from scanner_app.state import CheckpointChoice, EventChoice, GateConfig
 from scanner_app.store import Store
 from scanner_app.store.events import (
     checkpoint_row,
     checkpoints_of,
+    event_rows,
     public_keys,
     ticket_types_of,
     zone_row,
 )
-from shared.policy import CheckpointPolicy
+from shared.policy import CheckpointPolicy, effective_direction
 from shared.resolution import EventKey
+from shared.rules import CheckpointDirection, Direction
 from shared.sync import CheckpointRow
 from shared.tickets import event_digest, public_key_from_b64
 
-__all__ = ["GateContext", "load_context"]
+__all__ = ["GateContext", "checkpoint_of", "event_choices", "gate_config", "load_context"]
 
 _CHECKPOINT = msgspec.json.Decoder(CheckpointRow)
 
@@ -71,3 +73,41 @@ def load_context(store: Store, config: GateConfig) -> GateContext:
         zone=zone_row(store, policy.zone_id) if policy.zone_id else None,
         keys=keys,
     )
+
+
+def event_choices(store: Store) -> list[EventChoice]:
+    """The cached events with their checkpoints and ticket types, to choose a gate from."""
+    out = []
+    for event in event_rows(store):
+        choices = []
+        for cp in checkpoints_of(store, event["id"]):
+            row = checkpoint_of(cp["data"])
+            direction = row.direction.value
+            choices.append(
+                CheckpointChoice(cp["id"], cp["name"], direction, row.zone_id, row.active)
+            )
+        types = ticket_types_of(store, event["id"])
+        out.append(
+            EventChoice(
+                event["id"],
+                event["name"],
+                tuple(choices),
+                tuple((t["slug"], t["name"]) for t in types),
+            )
+        )
+    return out
+
+
+def gate_config(
+    store: Store, event_id: str, checkpoint_id: str, direction: str, operator: str
+) -> GateConfig:
+    """A gate on a cached checkpoint; a fixed checkpoint's own direction wins."""
+    row = checkpoint_row(store, checkpoint_id, event_id)
+    if row is None:
+        raise GateError(
+            Problem.UNKNOWN_CHECKPOINT, "unknown event or checkpoint: sync the event list first"
+        )
+    fixed = CheckpointDirection(checkpoint_of(row["data"]).direction)
+    asked = Direction(direction) if direction in ("in", "out") else Direction.IN
+    wanted = effective_direction(fixed, asked, strict=False)
+    return GateConfig(event_id, checkpoint_id, wanted.value, operator.strip()[:200])  # type: ignore[arg-type]

@@ -19,14 +19,14 @@ import httpx
 
 from scanner_app.admin import AdminClient
 from scanner_app.client import ServerClient, SyncError
-from scanner_app.context import GateContext, checkpoint_of, load_context
+from scanner_app.context import GateContext, event_choices, gate_config, load_context
 from scanner_app.errors import GateError, PairingError, Problem, WalkinInvalid
-from scanner_app.pairing import enrol, parse_pairing_uri
+from scanner_app.links import parse_pairing_uri
+from scanner_app.pairing import enrol
 from scanner_app.pipeline import ScanPipeline
 from scanner_app.search import Directory
 from scanner_app.state import (
     AttendeeSummary,
-    CheckpointChoice,
     EventChoice,
     GateConfig,
     GateStats,
@@ -36,11 +36,9 @@ from scanner_app.state import (
 )
 from scanner_app.store import Store
 from scanner_app.store.cache import apply_events
-from scanner_app.store.events import checkpoint_row, checkpoints_of, event_rows, ticket_types_of
 from scanner_app.store.people import attendee_count
 from scanner_app.syncer import Syncer
 from scanner_app.walkins import WalkIn, register_walkin
-from shared.rules import CheckpointDirection, Direction, effective_direction
 from shared.sync import EventConfig
 
 __all__ = ["Gate", "GateError", "PairingError", "WalkinInvalid", "default_data_dir"]
@@ -179,26 +177,7 @@ class Gate:
 
     # -- configuration -----------------------------------------------------------------------
     def events(self) -> list[EventChoice]:
-        out = []
-        for event in event_rows(self.store):
-            choices = []
-            for cp in checkpoints_of(self.store, event["id"]):
-                row = checkpoint_of(cp["data"])
-                choices.append(
-                    CheckpointChoice(
-                        cp["id"], cp["name"], row.direction.value, row.zone_id, row.active
-                    )
-                )
-            types = ticket_types_of(self.store, event["id"])
-            out.append(
-                EventChoice(
-                    event["id"],
-                    event["name"],
-                    tuple(choices),
-                    tuple((t["slug"], t["name"]) for t in types),
-                )
-            )
-        return out
+        return event_choices(self.store)
 
     def refresh_events(self) -> list[EventChoice]:
         client = self._get_client()
@@ -220,21 +199,13 @@ class Gate:
     def configure(
         self, event_id: str, checkpoint_id: str, direction: str = "in", operator: str = ""
     ) -> GateConfig:
-        row = checkpoint_row(self.store, checkpoint_id, event_id)
-        if row is None:
-            raise GateError(
-                Problem.UNKNOWN_CHECKPOINT, "unknown event or checkpoint: sync the event list first"
-            )
-        fixed = CheckpointDirection(checkpoint_of(row["data"]).direction)
-        asked = Direction(direction) if direction in ("in", "out") else Direction.IN
-        wanted = effective_direction(fixed, asked, strict=False)
-        config = GateConfig(event_id, checkpoint_id, wanted.value, operator.strip()[:200])
+        config = gate_config(self.store, event_id, checkpoint_id, direction, operator)
         self.store.set_json(
             "config",
             {
-                "event_id": event_id,
-                "checkpoint_id": checkpoint_id,
-                "direction": wanted.value,
+                "event_id": config.event_id,
+                "checkpoint_id": config.checkpoint_id,
+                "direction": config.direction,
                 "operator": config.operator,
             },
         )

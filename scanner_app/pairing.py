@@ -5,14 +5,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import httpx
 
 from scanner_app.client import ServerClient, ServerRefused, SyncError
 from scanner_app.errors import PairingError, Problem
 
-__all__ = ["Credentials", "enrol", "parse_pairing_uri"]
+__all__ = ["Credentials", "enrol"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +22,6 @@ class Credentials:
     device_token: str
     organization_id: str
     device_name: str
-
-
-def parse_pairing_uri(uri: str) -> tuple[str, str]:
-    """(server URL, enrolment code) of a pairing link."""
-    parsed = urlparse(uri.strip())
-    query = parse_qs(parsed.query)
-    if parsed.scheme != "doorcheck" or "server" not in query or "code" not in query:
-        raise PairingError(Problem.NOT_A_PAIRING_LINK, "not a doorcheck pairing code")
-    return query["server"][0], query["code"][0]
 
 
 def enrol(

@@ -76,7 +76,8 @@ class Pusher:
             except SyncError as exc:
                 if isinstance(exc, ServerRefused) and exc.status == 413 and self.batch > 10:
                     self.batch //= 2
-                note_attempt(self.store, [r["id"] for r in (*regs, *scans)], str(exc))
+                item_ids = [r["id"] for r in (*regs, *scans)]
+                note_attempt(self.store, item_ids, str(exc), exc.code.value)
                 raise
             with self.store.transaction() as conn:
                 settled, unsequenced = settle(conn, answer.results)

@@ -61,6 +61,7 @@ class Directory:
                 parse_iso(r["created_at"]),  # type: ignore[arg-type]
                 r["attempts"],
                 r["last_error"],
+                problem=r["last_problem"],
             )
             for r in pending_registrations(self.store, limit)
         ]
@@ -76,6 +77,7 @@ class Directory:
                     r["last_error"],
                     r["direction"],
                     r["status"],
+                    r["last_problem"],
                 )
             )
         return items

@@ -6,12 +6,14 @@ into SQL, HTTP or the rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 __all__ = [
     "AttendeeSummary",
+    "CameraListener",
     "CheckpointChoice",
     "EventChoice",
     "GateConfig",
@@ -124,6 +126,7 @@ class OutboxItem:
     last_error: str | None
     direction: str | None = None  # a scan's: in | out
     status: str | None = None  # a scan's: accepted | denied | warning
+    problem: str | None = None  # scanner_app.errors.Problem value of the last failed upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +153,12 @@ class GateConfig:
     direction: Direction  # the current direction (operator toggles on `both`)
     operator: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraListener:
+    """What a window (or the command line) wants from the camera, called on its thread."""
+
+    verdict: Callable[[GateVerdict], None]
+    pairing: Callable[[str], None]  # a pairing QR was shown while the device is not paired
+    problem: Callable[[str], None]  # the camera stopped or failed

@@ -84,7 +84,7 @@ class Health:
         self.store.set_meta("revoked", "1")
         state = self.state
         state.revoked, state.online = True, False
-        state.last_error, state.problem = str(error), Problem.REVOKED
+        state.last_error, state.problem = str(error), error.code
         self.on_change()
 
     def reset(self) -> None:

@@ -28,7 +28,7 @@ from sync_server.api.routes import (
     webhooks,
 )
 from sync_server.api.wire import install_wire_schemas
-from sync_server.db import Checkpointer, make_engine
+from sync_server.db import Checkpointer, is_sqlite, make_engine
 from sync_server.errors import install_error_handlers
 from sync_server.settings import Settings, get_settings
 
@@ -85,6 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.read_engine = engine.execution_options(sqlite_immediate=False)
+    # A pull page reads the event's sequence and its rows in one snapshot: SQLite's read
+    # transaction does it; PostgreSQL needs REPEATABLE READ (READ COMMITTED snapshots a statement).
+    app.state.snapshot_engine = (
+        app.state.read_engine
+        if is_sqlite(engine)
+        else engine.execution_options(isolation_level="REPEATABLE READ")
+    )
     app.state.secret = settings.secret()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.enroll_limiter = RateLimiter(30)  # per client address: enrolment codes are guessable

@@ -153,8 +153,7 @@ class ChildWorker:
         self.command = [
             sys.executable,
             "-c",
-            "from sync_server.cli import main; main()",
-            "worker",
+            "import typer; from sync_server.cli_worker import worker; typer.run(worker)",
             "--db",
             db_url,
         ]

@@ -42,7 +42,11 @@ __all__ = ["SCHEMA_VERSION", "Store", "fold_key", "iso", "parse_iso"]
 
 SCHEMA_VERSION = 2
 # Columns added after a gate's file was first created: (table, column, SQL type).
-_ADDED = (("readings", "acked_seq", "INTEGER"),)
+_ADDED = (
+    ("readings", "acked_seq", "INTEGER"),
+    ("readings", "last_problem", "TEXT"),
+    ("registrations", "last_problem", "TEXT"),
+)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -171,12 +171,14 @@ def pending_batch(store: Store, limit: int) -> tuple[list[sqlite3.Row], list[sql
     return regs, pending_readings(store, limit - len(regs))
 
 
-def note_attempt(store: Store, item_ids: Sequence[str], error: str) -> None:
+def note_attempt(store: Store, item_ids: Sequence[str], error: str, problem: str) -> None:
+    """A failed upload of these items: what went wrong, in words and as a problem code."""
     with store.transaction() as conn:
         for table in ("registrations", "readings"):
             conn.executemany(
-                f"UPDATE {table} SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                [(error, item_id) for item_id in item_ids],
+                f"UPDATE {table} SET attempts = attempts + 1, last_error = ?, last_problem = ?"
+                " WHERE id = ?",
+                [(error, problem, item_id) for item_id in item_ids],
             )
 
 
@@ -188,8 +190,8 @@ def settle(conn: sqlite3.Connection, results: Sequence[Any]) -> tuple[int, list[
         verdict = result.server_verdict
         cur = conn.execute(
             "UPDATE readings SET state = ?, acked_seq = ?, attempts = attempts + 1,"
-            " server_status = ?, server_reason = ?, conflict_id = ?, last_error = ?"
-            " WHERE id = ? AND state = 'pending'",
+            " server_status = ?, server_reason = ?, conflict_id = ?, last_error = ?,"
+            " last_problem = NULL WHERE id = ? AND state = 'pending'",
             (
                 result.status.value,
                 result.seq,
@@ -205,8 +207,8 @@ def settle(conn: sqlite3.Connection, results: Sequence[Any]) -> tuple[int, list[
                 unsequenced.append(result.id)
         else:
             cur = conn.execute(
-                "UPDATE registrations SET state = ?, attempts = attempts + 1,"
-                " conflict_id = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                "UPDATE registrations SET state = ?, attempts = attempts + 1, conflict_id = ?,"
+                " last_error = ?, last_problem = NULL WHERE id = ? AND state = 'pending'",
                 (result.status.value, result.conflict_id, result.error, result.id),
             )
         settled += cur.rowcount

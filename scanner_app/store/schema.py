@@ -151,6 +151,7 @@ class LocalReading(_Local, table=True):
     acked_seq: int | None = None  # the event's change sequence that reflects it (server's)
     attempts: int = _d(0)
     last_error: str | None = None
+    last_problem: str | None = None  # scanner_app.errors.Problem of the last failed upload
     server_status: str | None = None
     server_reason: str | None = None
     conflict_id: str | None = None
@@ -173,6 +174,7 @@ class LocalRegistration(_Local, table=True):
     state: str = _d("pending")
     attempts: int = _d(0)
     last_error: str | None = None
+    last_problem: str | None = None
     conflict_id: str | None = None
     extra: str | None = Field(default=None, sa_column=Column(Text))
 

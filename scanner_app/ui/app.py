@@ -13,29 +13,37 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import flet as ft
 
-from scanner_app.state import EventChoice, GateConfig, GateStats, GateVerdict, SyncStatus
+from scanner_app.state import (
+    CameraListener,
+    EventChoice,
+    GateConfig,
+    GateStats,
+    GateVerdict,
+    SyncStatus,
+)
+from scanner_app.trace import heartbeat, trace, tracing
+from scanner_app.ui import forms
+from scanner_app.ui import navigation as nav
 from scanner_app.ui import viewmodel as vm
-from scanner_app.ui.camera import CameraHub, CameraListener
 from scanner_app.ui.handlers import GateActions
 from scanner_app.ui.i18n import texts
-from scanner_app.ui.port import AdminFactory, CoreErrors, GateLike, real_admin_factory
+from scanner_app.ui.live import LiveParts
+from scanner_app.ui.navigation import Action, Screen
+from scanner_app.ui.port import GateLike
+from scanner_app.ui.shell import AppOptions
 from scanner_app.ui.sound import Sounds
 from scanner_app.ui.theme import apply_theme, palette
-from scanner_app.ui.trace import heartbeat, trace, tracing
-from scanner_app.ui.viewmodel import Action, Screen
 from scanner_app.ui.views.activity import ActivityActions, ActivityScreen
 from scanner_app.ui.views.admin import AdminActions, AdminScreen
 from scanner_app.ui.views.frame import AppFrame, FrameActions
 from scanner_app.ui.views.pairing import PairActions, PairScreen, SetupActions, SetupScreen
 from scanner_app.ui.views.scan import ScanActions, ScanScreen
 from scanner_app.ui.views.search import SearchActions, SearchScreen
-from scanner_app.ui.views.status import status_bar
 from scanner_app.ui.views.verdict import verdict_view
 from scanner_app.ui.views.walkin import WalkinActions, WalkinScreen
 
@@ -45,19 +53,7 @@ log = logging.getLogger(__name__)
 S = TypeVar("S")
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-TICK_SECONDS = 15.0  # relative times ("synced 2 min ago") are redrawn this often
 REFOCUS_DELAY = 0.3
-
-
-@dataclass(frozen=True)
-class AppOptions:
-    camera: CameraHub | None = None
-    verdict_seconds: float = vm.ADMIT_SECONDS
-    lang: str = "en"
-    high_contrast: bool = False
-    sounds: bool = True
-    errors: CoreErrors | None = None  # default: the real core's (`CoreErrors.real()`)
-    admin_factory: AdminFactory | None = None  # default: `scanner_app.admin.AdminClient`
 
 
 @dataclass
@@ -71,13 +67,13 @@ class _Session:
     refresh_again: bool = False
 
 
-class DoorApp:
+class DoorApp(LiveParts):
+    """One window of the scanner app: its screens, keyboard, verdict overlay and live parts."""
+
     def __init__(self, page: ft.Page, gate: GateLike, options: AppOptions | None = None) -> None:
         self.page = page
         self.gate = gate
         self.options = options or AppOptions()
-        self.errors = self.options.errors or CoreErrors.real()
-        self.admin_factory = self.options.admin_factory or real_admin_factory
         self.lang = texts(self.options.lang).lang
         self.t = texts(self.lang)
         self.colours = palette(self.options.high_contrast)
@@ -117,7 +113,7 @@ class DoorApp:
         if paired:
             self.events = await asyncio.to_thread(self.gate.events)
         await self.read_status()
-        await self.show(vm.start_screen(paired=paired, revoked=revoked, config=config))
+        await self.show(nav.start_screen(paired=paired, revoked=revoked, config=config))
         self._start_loops()
 
     def _subscribe(self) -> None:
@@ -225,13 +221,13 @@ class DoorApp:
         scan = self.screen_of(ScanScreen)
         if scan is None or self.config is None:
             return
-        cp = vm.find_checkpoint(self.events, self.config.checkpoint_id)
+        cp = forms.find_checkpoint(self.events, self.config.checkpoint_id)
         name = cp.name if cp else self.config.checkpoint_id
-        scan.show_gate(name, self.config.direction, vm.directions_for(cp))
+        scan.show_gate(name, self.config.direction, forms.directions_for(cp))
 
     # -- settings --------------------------------------------------------------------------
     async def toggle_language(self) -> None:
-        self.lang = vm.other_lang(self.lang)
+        self.lang = nav.other_lang(self.lang)
         self.t = texts(self.lang)
         await self._rebuild()
 
@@ -249,9 +245,9 @@ class DoorApp:
 
     # -- keyboard --------------------------------------------------------------------------
     async def _on_key(self, e: ft.KeyboardEvent) -> None:
-        action = vm.shortcut(e.key, ctrl=e.ctrl, alt=e.alt, shift=e.shift)
-        configured = self.screen in vm.NAV_SCREENS
-        target = vm.SCREEN_OF_ACTION.get(action) if action else None
+        action = nav.shortcut(e.key, ctrl=e.ctrl, alt=e.alt, shift=e.shift)
+        configured = self.screen in nav.NAV_SCREENS
+        target = nav.SCREEN_OF_ACTION.get(action) if action else None
         if target is not None and configured:
             await self.show(target)
         elif action is Action.DISMISS:
@@ -260,8 +256,8 @@ class DoorApp:
             elif configured and self.screen is not Screen.SCAN:
                 await self.show(Screen.SCAN)
         elif action is Action.TOGGLE_DIRECTION and configured and self.config is not None:
-            cp = vm.find_checkpoint(self.events, self.config.checkpoint_id)
-            if len(vm.directions_for(cp)) > 1:
+            cp = forms.find_checkpoint(self.events, self.config.checkpoint_id)
+            if len(forms.directions_for(cp)) > 1:
                 await self.actions.set_direction("out" if self.config.direction == "in" else "in")
         elif action is Action.TOGGLE_LANGUAGE:
             await self.toggle_language()
@@ -302,84 +298,6 @@ class DoorApp:
         await asyncio.sleep(REFOCUS_DELAY)
         if self.screen is Screen.SCAN:
             await self._focus_code()
-
-    # -- status ----------------------------------------------------------------------------
-    async def read_status(self) -> None:
-        def read() -> tuple[SyncStatus, GateStats | None]:
-            status = self.gate.status()
-            return status, self.gate.stats() if self.gate.config is not None else None
-
-        self.status, self.stats = await asyncio.to_thread(read)
-
-    def draw_status(self, *, syncing: bool = False) -> None:
-        if self.status is None:
-            return
-        look = vm.status_look(self.status, self.stats, datetime.now(UTC), self.t, syncing=syncing)
-        self.frame.show_status(status_bar(look, self.colours, self.t))
-
-    async def refresh(self) -> None:
-        """Re-read status (and the activity lists when shown); coalesces bursts of changes."""
-        session = self.session
-        if session.refreshing:
-            session.refresh_again = True
-            return
-        session.refreshing = True
-        try:
-            while True:
-                session.refresh_again = False
-                await self.read_status()
-                assert self.status is not None
-                if self.status.revoked and not self.revoked:
-                    self.revoked = True
-                    await self.show(Screen.PAIR)
-                self.draw_status()
-                if self.screen is Screen.ACTIVITY:
-                    await self._load_activity()
-                if not session.refresh_again or session.closed:
-                    break
-        finally:
-            session.refreshing = False
-        if not session.closed:
-            self.page.update()
-
-    async def _load_activity(self) -> None:
-        screen = self.screen_of(ActivityScreen)
-        if screen is None or self.status is None:
-            return
-        recent, outbox = await asyncio.to_thread(
-            lambda: (self.gate.recent(50), self.gate.outbox(100))
-        )
-        now = datetime.now(UTC)
-        look = vm.status_look(self.status, self.stats, now, self.t)
-        screen.show(self.status, look, recent, outbox, now)
-
-    # -- loops -----------------------------------------------------------------------------
-    async def _tick_loop(self) -> None:
-        while not self.session.closed:
-            await asyncio.sleep(TICK_SECONDS)
-            if not self.session.closed:
-                await self.refresh()
-
-    async def _preview_loop(self) -> None:
-        """Stream the camera into the scan screen; `render_encoded` paces it to the display."""
-        camera = self.options.camera
-        assert camera is not None
-        shown = -1
-        while not self.session.closed:
-            scan = self.screen_of(ScanScreen)
-            if self.screen is not Screen.SCAN or scan is None or camera.frame_seq == shown:
-                await asyncio.sleep(0.02)
-                continue
-            seq, jpeg = await asyncio.to_thread(camera.jpeg)
-            if jpeg is None or seq == shown:
-                await asyncio.sleep(0.02)
-                continue
-            shown = seq
-            try:
-                await scan.preview.render_encoded(jpeg)
-            except (TimeoutError, RuntimeError) as exc:  # tab hidden or gone, or rebuilt
-                log.debug("preview frame dropped: %s", exc)
-                await asyncio.sleep(0.5)
 
 
 async def main(page: ft.Page, gate: GateLike, options: AppOptions | None = None) -> DoorApp:

@@ -6,22 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import flet as ft
 
-from scanner_app.ui import viewmodel as vm
-from scanner_app.ui.port import AdminLike, field_errors
-from scanner_app.ui.trace import trace, tracing
-from scanner_app.ui.viewmodel import Screen
+from scanner_app.errors import GateError, WalkinInvalid
+from scanner_app.trace import trace, tracing
+from scanner_app.ui import forms
+from scanner_app.ui.navigation import Screen
+from scanner_app.ui.shell import Shell
 from scanner_app.ui.views.admin import AdminScreen
 from scanner_app.ui.views.pairing import PairScreen
 from scanner_app.ui.views.scan import ScanScreen
 from scanner_app.ui.views.search import SearchScreen
 from scanner_app.ui.views.walkin import WalkinScreen
-
-if TYPE_CHECKING:
-    from scanner_app.ui.app import DoorApp
 
 __all__ = ["GateActions"]
 
@@ -31,18 +29,21 @@ T = TypeVar("T")
 class GateActions:
     """The callbacks the screens are built with; `app` draws the results."""
 
-    def __init__(self, app: DoorApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.gate = app.gate
-        self.admin: AdminLike | None = None
+        self.api_key: str | None = None  # the admin's, while the admin screen uses it
         self._search_serial = 0
+
+    def _words(self, exc: GateError) -> str:
+        return forms.problem_text(exc.code.value, str(exc), self.app.t)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run a blocking gate call off the loop; a refusal by the core becomes a message."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        except self.app.errors.gate as exc:
-            self._toast(str(exc))
+        except GateError as exc:
+            self._toast(self._words(exc))
             return None
 
     def _toast(self, message: str) -> None:
@@ -90,10 +91,10 @@ class GateActions:
         app = self.app
         try:
             await asyncio.to_thread(fn, *args)
-        except (app.errors.pairing, app.errors.gate) as exc:
+        except GateError as exc:
             screen = app.screen_of(PairScreen)
             if screen is not None:
-                screen.show_error(str(exc))
+                screen.show_error(self._words(exc))
             return
         app.revoked = False
         if app.options.camera is not None:  # it read the pairing QR; scanning starts it afresh
@@ -110,7 +111,7 @@ class GateActions:
             return
         self.app.config = config
         self.app.forget_screens(Screen.WALKIN, Screen.SEARCH)  # they belong to the event
-        self.admin = None
+        self.api_key = None
         await self.app.read_status()
         await self.app.show(Screen.SCAN)
 
@@ -156,14 +157,14 @@ class GateActions:
             verdict = await asyncio.to_thread(
                 self.gate.register_walkin, first_name, last_name, email, ticket_type, tags
             )
-        except app.errors.walkin as exc:
+        except WalkinInvalid as exc:
             if screen is not None:
-                errors = field_errors(exc)
-                screen.show_errors({k: vm.field_error_text(v, app.t) for k, v in errors.items()})
+                problems = exc.problems.items()
+                screen.show_errors({k: forms.field_error_text(p, app.t) for k, p in problems})
             return
-        except app.errors.gate as exc:
+        except GateError as exc:
             if screen is not None:
-                screen.show_errors({}, str(exc))
+                screen.show_errors({}, self._words(exc))
             return
         if screen is not None:
             screen.reset()
@@ -180,30 +181,30 @@ class GateActions:
     async def load_conflicts(self, api_key: str) -> None:
         app = self.app
         screen = app.screen_of(AdminScreen)
-        url = app.status.server_url if app.status else None
         if screen is None:
             return
-        if not url or app.config is None:
+        if app.config is None:
             screen.show_error(app.t("admin.no_server"))
             return
         try:
-            self.admin = app.admin_factory(url, api_key)
-            conflicts = await asyncio.to_thread(self.admin.conflicts, app.config.event_id, "open")
-        except app.errors.admin as exc:
-            self.admin = None
-            screen.show_error(str(exc))  # the admin client speaks plain sentences
+            conflicts = await asyncio.to_thread(self.gate.conflicts, api_key, "open")
+        except GateError as exc:
+            self.api_key = None
+            screen.show_error(self._words(exc))
             return
+        self.api_key = api_key
         screen.show_conflicts(conflicts)
 
     async def resolve_conflict(self, conflict_id: str, resolution: str, note: str) -> None:
         app = self.app
         screen = app.screen_of(AdminScreen)
-        if self.admin is None or screen is None or app.config is None:
+        key = self.api_key
+        if key is None or screen is None or app.config is None:
             return
         try:
-            await asyncio.to_thread(self.admin.resolve, conflict_id, resolution, note)
-            conflicts = await asyncio.to_thread(self.admin.conflicts, app.config.event_id, "open")
-        except app.errors.admin as exc:
-            screen.show_error(str(exc))  # the admin client speaks plain sentences
+            await asyncio.to_thread(self.gate.resolve_conflict, key, conflict_id, resolution, note)
+            conflicts = await asyncio.to_thread(self.gate.conflicts, key, "open")
+        except GateError as exc:
+            screen.show_error(self._words(exc))
             return
         screen.show_conflicts(conflicts)

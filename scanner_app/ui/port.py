@@ -1,15 +1,17 @@
-"""What the views need from the headless core: the `Gate` facade and the admin client, as
-protocols, plus the core's error types, looked up lazily so the views import without them.
+"""What the screens need from the rest of the scanner, as protocols: the gate (the headless core,
+also the app's only way to the server, for the admin's conflicts too) and the camera feed. The
+real ones are passed in by whoever starts the app (`doorcheck scanner`, `doorcheck demo`); the
+app imports no database, HTTP or OpenCV code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from scanner_app.state import (
     AttendeeSummary,
+    CameraListener,
     EventChoice,
     GateConfig,
     GateStats,
@@ -18,18 +20,12 @@ from scanner_app.state import (
     SyncStatus,
 )
 
-__all__ = [
-    "AdminFactory",
-    "AdminLike",
-    "AdminUnavailable",
-    "CoreErrors",
-    "GateLike",
-    "field_errors",
-]
+__all__ = ["CameraLike", "GateLike"]
 
 
 class GateLike(Protocol):
-    """The members of `scanner_app.gate.Gate` the app uses (all blocking: call off the loop)."""
+    """The members of `scanner_app.gate.Gate` the app uses (all blocking: call off the loop).
+    Refusals raise `scanner_app.errors.GateError` (its `code` says why)."""
 
     @property
     def paired(self) -> bool: ...
@@ -74,6 +70,12 @@ class GateLike(Protocol):
 
     def sync_now(self) -> object: ...
 
+    def conflicts(self, api_key: str, status: str = "open") -> list[dict[str, Any]]: ...
+
+    def resolve_conflict(
+        self, api_key: str, conflict_id: str, resolution: str, note: str = ""
+    ) -> dict[str, Any]: ...
+
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
     def start(self) -> None: ...
@@ -81,60 +83,20 @@ class GateLike(Protocol):
     def stop(self) -> None: ...
 
 
-class AdminLike(Protocol):
-    """`scanner_app.admin.AdminClient`: conflicts of an event, read one, resolve it."""
+class CameraLike(Protocol):
+    """`scanner_app.camera_feed.CameraFeed`: one camera shared by every window."""
 
-    def conflicts(self, event_id: str, status: str = "open") -> list[dict[str, Any]]: ...
+    problem: str | None
 
-    def conflict(self, conflict_id: str) -> dict[str, Any]: ...
+    @property
+    def frame_seq(self) -> int: ...
 
-    def resolve(self, conflict_id: str, resolution: str, note: str) -> dict[str, Any]: ...
+    def subscribe(self, listener: CameraListener) -> Callable[[], None]: ...
 
+    def start(self) -> None: ...
 
-AdminFactory = Callable[[str, str], AdminLike]  # (server_url, api_key) -> client
+    def stop(self) -> None: ...
 
+    def reset(self) -> None: ...
 
-@dataclass(frozen=True, slots=True)
-class CoreErrors:
-    """The exceptions the core raises for input it cannot accept; the app shows their text.
-
-    `walkin` carries `.errors: dict[field, message]` for the form's inline errors.
-    """
-
-    gate: type[Exception]  # any refusal (not paired, not configured, revoked…)
-    pairing: type[Exception]
-    walkin: type[Exception]
-    admin: type[Exception]
-
-    @classmethod
-    def real(cls) -> CoreErrors:
-        from scanner_app.gate import GateError, PairingError, WalkinInvalid
-
-        return cls(gate=GateError, pairing=PairingError, walkin=WalkinInvalid, admin=_admin_error())
-
-
-class AdminUnavailable(Exception):
-    """The admin client module is not installed with this build."""
-
-
-def _admin_error() -> type[Exception]:
-    try:
-        from scanner_app.admin import AdminError
-    except ImportError:
-        return AdminUnavailable
-    return AdminError
-
-
-def field_errors(exc: Exception) -> Mapping[str, str]:
-    """The per-field messages of a walk-in validation error (empty when it has none)."""
-    errors = getattr(exc, "errors", None)
-    return dict(errors) if isinstance(errors, Mapping) else {}
-
-
-def real_admin_factory(server_url: str, api_key: str) -> AdminLike:
-    try:
-        from scanner_app.admin import AdminClient
-    except ImportError:
-        raise AdminUnavailable("the admin client is not available in this build") from None
-    client: AdminLike = AdminClient(server_url, api_key)
-    return client
+    def jpeg(self) -> tuple[int, bytes | None]: ...

@@ -1,4 +1,5 @@
-"""What the scanner screens show, decided without Flet: verdict looks, status lines, times.
+"""What the scan screen and status bar show, decided without Flet: verdict looks, status lines,
+times. (Navigation lives in `navigation.py`, the other screens' words in `forms.py`.)
 
 Views call these with `scanner_app.state` values and a `Texts`; every function here is pure
 (the current time is an argument), so all of it is unit-tested without a browser.
@@ -6,47 +7,25 @@ Views call these with `scanner_app.state` values and a `Texts`; every function h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from scanner_app.state import (
-    AttendeeSummary,
-    CheckpointChoice,
-    EventChoice,
-    GateConfig,
-    GateStats,
-    GateVerdict,
-    SyncStatus,
-)
-from scanner_app.ui.i18n import Lang, Texts
+from scanner_app.state import GateStats, GateVerdict, SyncStatus
+from scanner_app.ui.forms import problem_text
+from scanner_app.ui.i18n import Texts
 
 __all__ = [
-    "Action",
-    "Screen",
+    "ADMIT_SECONDS",
     "StatusLook",
     "Tone",
     "VerdictLook",
-    "attendee_line",
     "clock",
-    "conflict_facts",
-    "conflict_resolutions",
-    "conflict_title",
-    "directions_for",
-    "field_error_text",
-    "find_checkpoint",
-    "is_pairing_uri",
     "occupancy_fraction",
     "occupancy_tone",
-    "other_lang",
-    "parse_tags",
-    "plain_error",
     "reason_text",
     "relative_time",
-    "shortcut",
-    "start_screen",
     "status_look",
     "verdict_label",
     "verdict_look",
@@ -62,100 +41,6 @@ class Tone(StrEnum):
     ADMIT = "admit"  # green, check mark
     DENY = "deny"  # red, cross
     WARN = "warn"  # amber, exclamation mark
-
-
-class Screen(StrEnum):
-    PAIR = "pair"
-    SETUP = "setup"
-    SCAN = "scan"
-    SEARCH = "search"
-    WALKIN = "walkin"
-    ACTIVITY = "activity"
-    ADMIN = "admin"
-
-
-# The screens reachable from the navigation bar, in its order.
-NAV_SCREENS: tuple[Screen, ...] = (
-    Screen.SCAN,
-    Screen.SEARCH,
-    Screen.WALKIN,
-    Screen.ACTIVITY,
-    Screen.ADMIN,
-)
-
-
-class Action(StrEnum):
-    """What a keyboard shortcut asks for (desk use)."""
-
-    GO_SCAN = "go_scan"
-    GO_SEARCH = "go_search"
-    GO_WALKIN = "go_walkin"
-    GO_ACTIVITY = "go_activity"
-    GO_ADMIN = "go_admin"
-    TOGGLE_DIRECTION = "toggle_direction"
-    TOGGLE_LANGUAGE = "toggle_language"
-    SYNC_NOW = "sync_now"
-    DISMISS = "dismiss"
-
-
-# The screen each navigation shortcut opens.
-SCREEN_OF_ACTION: Mapping[Action, Screen] = {
-    Action.GO_SCAN: Screen.SCAN,
-    Action.GO_SEARCH: Screen.SEARCH,
-    Action.GO_WALKIN: Screen.WALKIN,
-    Action.GO_ACTIVITY: Screen.ACTIVITY,
-    Action.GO_ADMIN: Screen.ADMIN,
-}
-
-_FUNCTION_KEYS: Mapping[str, Action] = {
-    "F2": Action.GO_SCAN,
-    "F3": Action.GO_SEARCH,
-    "F4": Action.GO_WALKIN,
-    "F5": Action.GO_ACTIVITY,
-    "F6": Action.GO_ADMIN,
-    "F7": Action.TOGGLE_DIRECTION,
-    "F8": Action.TOGGLE_LANGUAGE,
-    "F9": Action.SYNC_NOW,
-    "Escape": Action.DISMISS,
-}
-_ALT_DIGITS: Mapping[str, Action] = {
-    "1": Action.GO_SCAN,
-    "2": Action.GO_SEARCH,
-    "3": Action.GO_WALKIN,
-    "4": Action.GO_ACTIVITY,
-    "5": Action.GO_ADMIN,
-}
-
-
-def shortcut(
-    key: str, *, ctrl: bool = False, alt: bool = False, shift: bool = False
-) -> Action | None:
-    """The action of a key press, or None: plain letters and digits always reach the code field,
-    because a handheld scanner types them.
-
-    >>> shortcut("F3")
-    <Action.GO_SEARCH: 'go_search'>
-    >>> shortcut("A") is None
-    True
-    """
-    if alt and not ctrl and key in _ALT_DIGITS:
-        return _ALT_DIGITS[key]
-    if ctrl or alt or shift:
-        return None
-    return _FUNCTION_KEYS.get(key)
-
-
-def start_screen(*, paired: bool, revoked: bool, config: GateConfig | None) -> Screen:
-    """Where the app opens: pair first, then choose a gate, then scan."""
-    if not paired or revoked:
-        return Screen.PAIR
-    if config is None:
-        return Screen.SETUP
-    return Screen.SCAN
-
-
-def other_lang(lang: Lang) -> Lang:
-    return Lang.ES if lang is Lang.EN else Lang.EN
 
 
 # --- times ------------------------------------------------------------------------------------
@@ -335,127 +220,10 @@ def status_look(
         if status.pending
         else t("status.all_uploaded"),
         last_sync=last_sync,
-        problem=plain_error(status.last_error, t) if status.last_error else None,
+        problem=problem_text(status.problem, status.last_error, t) if status.last_error else None,
         occupancy=occupancy,
         fraction=fraction,
         occupancy_tone=occupancy_tone(fraction),
         counts=counts,
         revoked=status.revoked,
     )
-
-
-_ERROR_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("timed out", "timeout"), "error.timeout"),
-    (("401", "403", "invalid_api_key", "unauthorized", "revoked"), "error.unauthorized"),
-    (
-        (
-            "connect",
-            "refused",
-            "unreachable",
-            "name or service",
-            "getaddrinfo",
-            "network",
-            "no route",
-        ),
-        "error.unreachable",
-    ),
-    (("500", "502", "503", "504", "internal_error", "server error"), "error.server"),
-)
-
-
-def plain_error(message: str | None, t: Texts) -> str:
-    """A sync or client error in words door staff understand."""
-    if not message:
-        return ""
-    lowered = message.lower()
-    for needles, key in _ERROR_HINTS:
-        if any(n in lowered for n in needles):
-            return t(key)
-    return t("error.generic", error=message)
-
-
-# --- setup, search, walk-in, admin ------------------------------------------------------------
-
-
-def directions_for(checkpoint: CheckpointChoice | None) -> tuple[str, ...]:
-    """The directions the operator may pick at a checkpoint: both only at a `both` gate."""
-    if checkpoint is None or checkpoint.direction == "both":
-        return ("in", "out")
-    return (checkpoint.direction,)
-
-
-def find_checkpoint(events: Iterable[EventChoice], checkpoint_id: str) -> CheckpointChoice | None:
-    for event in events:
-        for cp in event.checkpoints:
-            if cp.id == checkpoint_id:
-                return cp
-    return None
-
-
-def attendee_line(att: AttendeeSummary, t: Texts) -> str:
-    """The second line of a search result: ticket, inside or not, status when not valid."""
-    parts = [att.ticket_type_name or att.ticket_type or ""]
-    parts.append(t("search.inside") if att.inside else t("search.outside"))
-    if att.status != "valid":
-        key = f"attendee.{att.status}"
-        parts.append(t(key) if t.has(key) else att.status)
-    if att.email:
-        parts.append(att.email)
-    return " · ".join(p for p in parts if p)
-
-
-def parse_tags(text: str) -> list[str]:
-    """ "vip, press ,, crew" -> ["vip", "press", "crew"] (order kept, duplicates dropped)."""
-    seen: list[str] = []
-    for part in text.split(","):
-        tag = part.strip()
-        if tag and tag not in seen:
-            seen.append(tag)
-    return seen
-
-
-_SCAN_RESOLUTIONS = ("accept", "void_scan", "revoke_ticket")
-_REGISTRATION_RESOLUTIONS = ("merge", "accept")
-
-
-def conflict_resolutions(kind: str) -> tuple[str, ...]:
-    """The resolutions that make sense for a conflict kind (SPEC section 7)."""
-    return _REGISTRATION_RESOLUTIONS if kind == "duplicate_registration" else _SCAN_RESOLUTIONS
-
-
-def conflict_facts(conflict: Mapping[str, Any], t: Texts) -> list[str]:
-    """When it was opened, how many readings, and what the server decided, in plain words."""
-    facts = [str(conflict.get("created_at", ""))[:16].replace("T", " ")]
-    scans = conflict.get("scan_ids") or []
-    if scans:
-        facts.append(t("admin.scans", n=len(scans)))
-    details = conflict.get("details") or {}
-    reason = details.get("server_reason") if isinstance(details, Mapping) else None
-    if isinstance(reason, str) and t.has(f"reason.{reason}"):
-        facts.append(t(f"reason.{reason}"))
-    return [f for f in facts if f]
-
-
-def conflict_title(conflict: Mapping[str, Any], t: Texts) -> str:
-    kind = str(conflict.get("kind", ""))
-    key = f"conflict.{kind}"
-    return t(key) if t.has(key) else kind
-
-
-def is_pairing_uri(text: str) -> bool:
-    """A `doorcheck://pair?server=…&code=…` link (from a pairing QR or pasted)."""
-    return text.strip().lower().startswith("doorcheck://pair")
-
-
-_FIELD_ERRORS: Mapping[str, str] = {
-    "required": "error.required",
-    "not a valid email address": "error.email",
-    "choose a ticket type": "error.ticket_type",
-    "already registered: search for this person instead": "error.email_taken",
-}
-
-
-def field_error_text(message: str, t: Texts) -> str:
-    """A walk-in field error from the core, in the app's language when it is a known one."""
-    key = _FIELD_ERRORS.get(message.strip().lower())
-    return t(key) if key else message

@@ -426,3 +426,63 @@ def test_the_same_item_twice_in_one_batch_is_applied_once(
     assert first["status"] == "applied" and copy["status"] == "duplicate"
     assert copy["server_verdict"] == first["server_verdict"]
     assert occupancy(org, venue) == 1
+
+
+def test_a_late_earlier_entry_contests_a_later_reentry_whatever_the_rule(
+    api: Api, org: Org, venue: dict[str, Any]
+) -> None:
+    """Not only `already_inside`: an entry that arrives after a later one re-judges that later
+    admission for every rule that depends on the history (here: no re-entry)."""
+    person = add_attendee(org, venue["id"])
+    org.client.patch(
+        f"/v1/events/{venue['id']}/checkpoints/{venue['gate_b']['id']}",
+        json={"allow_reentry": False, "anti_passback": False},
+    )
+    gate_a, gate_b = Gate(api, org, "Gate A"), Gate(api, org, "Gate B")
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    early = gate_a.reading(venue["id"], venue["gate_b"]["id"], person["qr"], at=t0)
+    late = gate_b.reading(
+        venue["id"], venue["gate_b"]["id"], person["qr"], at=t0 + timedelta(minutes=5)
+    )
+    assert gate_b.push([late])[0]["conflict_id"] is None
+    assert gate_a.push([early])[0]["conflict_id"] is None  # it was first: nothing wrong with it
+    conflicts = org.client.get(
+        f"/v1/events/{venue['id']}/conflicts", params={"status": "open"}
+    ).json()["data"]
+    assert [(c["kind"], c["scan_ids"]) for c in conflicts] == [
+        ("reentry_not_allowed", [late["id"], early["id"]])
+    ]
+    assert conflicts[0]["details"]["found_when"] == "an earlier reading arrived after it"
+
+
+def test_a_conflict_that_a_late_exit_explains_is_resolved_by_the_server(
+    api: Api, org: Org, venue: dict[str, Any]
+) -> None:
+    """In at A, out at C, in again at B: B uploads before C, so B's entry looks like a double
+    admission until C's exit arrives; then the server resolves the conflict itself."""
+    person = add_attendee(org, venue["id"])
+    gate_a, gate_b, gate_c = (Gate(api, org, f"Gate {n}") for n in "ABC")
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    entry = gate_a.reading(venue["id"], venue["gate_a"]["id"], person["qr"], at=t0)
+    exit_ = gate_c.reading(
+        venue["id"], venue["gate_a"]["id"], person["qr"], direction="out",
+        at=t0 + timedelta(minutes=5),
+    )  # fmt: skip
+    again = gate_b.reading(
+        venue["id"], venue["gate_b"]["id"], person["qr"], at=t0 + timedelta(minutes=10)
+    )
+    gate_a.push([entry])
+    flagged = gate_b.push([again])[0]
+    assert flagged["server_verdict"]["reason"] == "already_inside" and flagged["conflict_id"]
+    assert occupancy(org, venue) == 2
+    gate_c.push([exit_])
+    detail = org.client.get(f"/v1/conflicts/{flagged['conflict_id']}").json()
+    assert detail["status"] == "resolved" and detail["resolution"] == "accept"
+    assert detail["resolved_by"].startswith("doorcheck")
+    open_now = org.client.get(
+        f"/v1/events/{venue['id']}/conflicts", params={"status": "open"}
+    ).json()["data"]
+    assert open_now == []
+    assert occupancy(org, venue) == 1  # in, out, in again: one person inside
+    attendee = org.client.get(f"/v1/events/{venue['id']}/attendees/{person['id']}").json()
+    assert attendee["entries"] == 2 and attendee["inside"][venue["zone"]["id"]] is True

@@ -1,4 +1,4 @@
-"""The functional core imports only the standard library, pydantic and cryptography."""
+"""The functional core imports only the standard library, pydantic, cryptography and msgspec."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ FORBIDDEN = ("sqlmodel", "sqlalchemy", "fastapi", "starlette", "flet", "httpx", 
              "uvicorn", "numpy", "zxingcpp")  # fmt: skip
 
 
-def test_shared_imports_nothing_but_stdlib_pydantic_and_cryptography() -> None:
+def test_shared_imports_nothing_but_stdlib_pydantic_cryptography_and_msgspec() -> None:
     modules = [f"shared.{m.name}" for m in pkgutil.iter_modules(shared.__path__)]
     assert len(modules) >= 5
     probe = (

@@ -5,9 +5,12 @@ from __future__ import annotations
 import string
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from scanner_app.errors import FieldProblem, Problem
+from scanner_app.links import is_pairing_uri
 from scanner_app.state import (
     AttendeeSummary,
     CheckpointChoice,
@@ -16,9 +19,12 @@ from scanner_app.state import (
     GateVerdict,
     SyncStatus,
 )
+from scanner_app.ui import forms
+from scanner_app.ui import navigation as nav
 from scanner_app.ui import viewmodel as vm
 from scanner_app.ui.i18n import CATALOGS, Lang, texts
-from scanner_app.ui.viewmodel import Action, Screen, Tone
+from scanner_app.ui.navigation import Action, Screen
+from scanner_app.ui.viewmodel import Tone
 from shared.rules import Reason
 
 EN, ES = texts("en"), texts("es")
@@ -198,7 +204,13 @@ def test_online_status_with_occupancy_and_counts() -> None:
 
 def test_status_never_synced_revoked_and_a_sync_error_in_plain_words() -> None:
     look = vm.status_look(
-        status(online=False, last_sync=None, revoked=True, last_error="401 invalid_api_key"),
+        status(
+            online=False,
+            last_sync=None,
+            revoked=True,
+            last_error="this device is no longer allowed (invalid_api_key): ...",
+            problem="unauthorized",
+        ),
         None,
         NOW,
         ES,
@@ -225,68 +237,79 @@ def test_occupancy_fraction_is_clamped_and_toned(
 
 
 @pytest.mark.parametrize(
-    ("message", "key"),
+    ("problem", "message", "key"),
     [
-        ("ConnectError: [Errno 111] Connection refused", "error.unreachable"),
-        ("ReadTimeout: timed out", "error.timeout"),
-        ("503 Service Unavailable", "error.server"),
+        (Problem.UNREACHABLE, "cannot reach http://x: ConnectError", "problem.unreachable"),
+        (Problem.TIMEOUT, "http://x did not answer in time", "problem.timeout"),
+        (Problem.SERVER_ERROR, "server error 503 at http://x", "problem.server_error"),
     ],
 )
-def test_plain_errors(message: str, key: str) -> None:
-    assert vm.plain_error(message, EN) == EN(key)
+def test_problems_are_told_by_their_code(problem: Problem, message: str, key: str) -> None:
+    assert forms.problem_text(problem.value, message, EN) == EN(key)
+    # the words come from the code alone: the message's text plays no part
+    assert forms.problem_text(problem.value, "something else entirely", ES) == ES(key)
+
+
+@pytest.mark.parametrize("lang", [EN, ES])
+def test_every_problem_and_field_problem_has_words(lang: Any) -> None:
+    for problem in Problem:
+        if problem is not Problem.WALKIN_INVALID:
+            assert lang.has(f"problem.{problem.value}"), problem
+    for field in FieldProblem:
+        assert forms.field_error_text(field, lang)
 
 
 def test_an_unrecognised_error_is_still_shown() -> None:
-    assert vm.plain_error("disk full", EN) == "Something went wrong: disk full"
-    assert vm.plain_error(None, EN) == ""
+    assert forms.problem_text(None, "disk full", EN) == "Something went wrong: disk full"
+    assert forms.problem_text(None, None, EN) == ""
 
 
 # --- navigation, forms, admin -----------------------------------------------------------------
 
 
 def test_shortcuts_leave_letters_and_digits_to_the_scanner() -> None:
-    assert vm.shortcut("F3") is Action.GO_SEARCH
-    assert vm.shortcut("Escape") is Action.DISMISS
-    assert vm.shortcut("F9") is Action.SYNC_NOW
-    assert vm.shortcut("2", alt=True) is Action.GO_SEARCH
-    assert vm.shortcut("2") is None
-    assert vm.shortcut("A") is None
-    assert vm.shortcut("F3", ctrl=True) is None
+    assert nav.shortcut("F3") is Action.GO_SEARCH
+    assert nav.shortcut("Escape") is Action.DISMISS
+    assert nav.shortcut("F9") is Action.SYNC_NOW
+    assert nav.shortcut("2", alt=True) is Action.GO_SEARCH
+    assert nav.shortcut("2") is None
+    assert nav.shortcut("A") is None
+    assert nav.shortcut("F3", ctrl=True) is None
 
 
 def test_start_screen() -> None:
     config = GateConfig("evt_1", "cp_1", "in")
-    assert vm.start_screen(paired=False, revoked=False, config=None) is Screen.PAIR
-    assert vm.start_screen(paired=True, revoked=True, config=config) is Screen.PAIR
-    assert vm.start_screen(paired=True, revoked=False, config=None) is Screen.SETUP
-    assert vm.start_screen(paired=True, revoked=False, config=config) is Screen.SCAN
+    assert nav.start_screen(paired=False, revoked=False, config=None) is Screen.PAIR
+    assert nav.start_screen(paired=True, revoked=True, config=config) is Screen.PAIR
+    assert nav.start_screen(paired=True, revoked=False, config=None) is Screen.SETUP
+    assert nav.start_screen(paired=True, revoked=False, config=config) is Screen.SCAN
 
 
 def test_directions_for_a_checkpoint() -> None:
-    assert vm.directions_for(CheckpointChoice("cp", "A", "both", None, True)) == ("in", "out")
-    assert vm.directions_for(CheckpointChoice("cp", "B", "out", None, True)) == ("out",)
+    assert forms.directions_for(CheckpointChoice("cp", "A", "both", None, True)) == ("in", "out")
+    assert forms.directions_for(CheckpointChoice("cp", "B", "out", None, True)) == ("out",)
 
 
 def test_parse_tags_and_pairing_links() -> None:
-    assert vm.parse_tags(" vip, press ,, vip,crew ") == ["vip", "press", "crew"]
-    assert vm.is_pairing_uri(" doorcheck://pair?server=http://x&code=1 ")
-    assert not vm.is_pairing_uri("DC1ABC")
+    assert forms.parse_tags(" vip, press ,, vip,crew ") == ["vip", "press", "crew"]
+    assert is_pairing_uri(" doorcheck://pair?server=http://x&code=1 ")
+    assert not is_pairing_uri("DC1ABC")
 
 
 def test_field_errors_are_translated_when_known() -> None:
-    assert vm.field_error_text("required", ES) == "Obligatorio"
-    assert vm.field_error_text("at most 200 characters", ES) == "at most 200 characters"
+    assert forms.field_error_text(FieldProblem.REQUIRED, ES) == "Obligatorio"
+    assert forms.field_error_text(FieldProblem.TOO_LONG, ES) == "Como máximo 200 caracteres"
 
 
 def test_attendee_line_and_conflict_choices() -> None:
     cancelled = AttendeeSummary(
         "att_2", "Bo", "Lee", None, "general", "General", status="cancelled"
     )
-    assert vm.attendee_line(ANA, EN) == "VIP · Not inside · ana@example.com"
-    assert vm.attendee_line(cancelled, ES) == "General · Fuera · Cancelada"
-    assert vm.conflict_resolutions("already_inside") == ("accept", "void_scan", "revoke_ticket")
-    assert "merge" in vm.conflict_resolutions("duplicate_registration")
-    assert vm.conflict_title({"kind": "zone_full"}, EN) == "Admitted while the zone was full"
+    assert forms.attendee_line(ANA, EN) == "VIP · Not inside · ana@example.com"
+    assert forms.attendee_line(cancelled, ES) == "General · Fuera · Cancelada"
+    assert forms.conflict_resolutions("already_inside") == ("accept", "void_scan", "revoke_ticket")
+    assert "merge" in forms.conflict_resolutions("duplicate_registration")
+    assert forms.conflict_title({"kind": "zone_full"}, EN) == "Admitted while the zone was full"
 
 
 def test_a_long_poll_is_not_shown_as_syncing_but_sync_now_is() -> None:

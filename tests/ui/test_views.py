@@ -22,8 +22,8 @@ from scanner_app.state import (
 )
 from scanner_app.ui import viewmodel as vm
 from scanner_app.ui.i18n import Lang, texts
+from scanner_app.ui.navigation import Screen
 from scanner_app.ui.theme import palette
-from scanner_app.ui.viewmodel import Screen
 from scanner_app.ui.views.activity import ActivityActions, ActivityScreen
 from scanner_app.ui.views.admin import AdminActions, AdminScreen
 from scanner_app.ui.views.frame import AppFrame, FrameActions
@@ -445,14 +445,27 @@ def test_walkin_shows_inline_errors_under_each_field() -> None:
 def test_activity_lists_readings_with_offline_marks_and_the_queue() -> None:
     rec = Recorder()
     screen = ActivityScreen(EN, DARK, ActivityActions(rec.sync_now))
-    status = _status(online=False, pending=1, last_error="ConnectError: connection refused")
+    status = _status(
+        online=False,
+        pending=1,
+        last_error="cannot reach http://10.0.0.5:8000: ConnectError",
+        problem="unreachable",
+    )
     readings = [
         verdict(offline=True),
         verdict("denied", "unknown_code", attendee=None, code="NOPE", id="r2"),
     ]
     queue = [
         OutboxItem(
-            "r1", "scan", "Ana Ruiz", NOW - timedelta(minutes=3), 2, "timed out", "in", "accepted"
+            "r1",
+            "scan",
+            "Ana Ruiz",
+            NOW - timedelta(minutes=3),
+            2,
+            "http://10.0.0.5:8000 did not answer in time",
+            "in",
+            "accepted",
+            "timeout",
         )
     ]
     look = vm.status_look(status, None, NOW, EN)
@@ -462,8 +475,8 @@ def test_activity_lists_readings_with_offline_marks_and_the_queue() -> None:
     assert "ADMIT · Ana Ruiz" in shown and "DENIED · NOPE" in shown
     assert any("offline" in s for s in shown if s.startswith(vm.clock(NOW)))
     assert "Scan: Ana Ruiz" in shown
-    assert f"In · accepted · 3 min ago · 2 tries · {EN('error.timeout')}" in shown
-    assert f"Last problem: {EN('error.unreachable')}" in shown
+    assert f"In · accepted · 3 min ago · 2 tries · {EN('problem.timeout')}" in shown
+    assert f"Last problem: {EN('problem.unreachable')}" in shown
     run(buttons(screen.root)["Sync now"].on_click)
     assert rec.calls == [("sync_now", ())]
 

@@ -9,15 +9,10 @@ from datetime import datetime
 import flet as ft
 
 from scanner_app.state import GateVerdict, OutboxItem, SyncStatus
+from scanner_app.ui.forms import problem_text
 from scanner_app.ui.i18n import Texts
 from scanner_app.ui.theme import FIELD_TEXT, TONE_ICONS, Palette
-from scanner_app.ui.viewmodel import (
-    StatusLook,
-    clock,
-    plain_error,
-    relative_time,
-    verdict_look,
-)
+from scanner_app.ui.viewmodel import StatusLook, clock, relative_time, verdict_look
 from scanner_app.ui.views.common import Callback, big_button, call, screen_root
 
 __all__ = ["ActivityActions", "ActivityScreen"]
@@ -122,7 +117,7 @@ class ActivityScreen:
         if item.status:
             details.insert(1 if item.direction else 0, t(f"activity.status.{item.status}"))
         if item.last_error:
-            details.append(plain_error(item.last_error, t))
+            details.append(problem_text(item.problem, item.last_error, t))
         return ft.ListTile(
             leading=ft.Icon(ft.Icons.CLOUD_UPLOAD, color=self.colours.warn),
             title=ft.Text(f"{kind}: {item.summary}", size=18),

@@ -9,9 +9,9 @@ from typing import Any
 
 import flet as ft
 
+from scanner_app.ui.forms import conflict_facts, conflict_resolutions, conflict_title
 from scanner_app.ui.i18n import Texts
 from scanner_app.ui.theme import FIELD_TEXT, Palette
-from scanner_app.ui.viewmodel import conflict_facts, conflict_resolutions, conflict_title
 from scanner_app.ui.views.common import Callback, big_button, call, screen_root, text_field
 
 __all__ = ["AdminActions", "AdminScreen"]

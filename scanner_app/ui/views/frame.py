@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import flet as ft
 
 from scanner_app.ui.i18n import Lang, Texts
+from scanner_app.ui.navigation import NAV_SCREENS, Screen, other_lang
 from scanner_app.ui.theme import TOUCH, Palette
-from scanner_app.ui.viewmodel import NAV_SCREENS, Screen, other_lang
 from scanner_app.ui.views.common import Callback, call
 
 __all__ = ["AppFrame", "FrameActions"]

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import flet as ft
 
+from scanner_app.links import is_pairing_uri
 from scanner_app.state import EventChoice, GateConfig
+from scanner_app.ui.forms import directions_for
 from scanner_app.ui.i18n import Texts
 from scanner_app.ui.theme import FIELD_TEXT, Palette
-from scanner_app.ui.viewmodel import directions_for, is_pairing_uri
 from scanner_app.ui.views.common import Callback, big_button, call, screen_root, text_field
 
 __all__ = ["PairActions", "PairScreen", "SetupActions", "SetupScreen"]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import flet as ft
 
+from scanner_app.ui.forms import parse_tags
 from scanner_app.ui.i18n import Texts
 from scanner_app.ui.theme import FIELD_TEXT, Palette
-from scanner_app.ui.viewmodel import parse_tags
 from scanner_app.ui.views.common import Callback, big_button, call, screen_root, text_field
 
 __all__ = ["WalkinActions", "WalkinScreen"]

@@ -68,9 +68,10 @@ async def pull(
     """A page of changes after `cursor`; with `wait=N` and nothing new, waits up to N seconds."""
     after = parse_cursor(cursor)
     engine = request.app.state.read_engine
+    snapshot = request.app.state.snapshot_engine  # a page is one consistent snapshot
 
     def page() -> PullPage:
-        with Session(engine) as session:
+        with Session(snapshot) as session:
             conn = session.connection()
             return pull_page(conn, _owned_event(conn, principal, event_id), after, limit)
 

@@ -1,5 +1,6 @@
-"""The `doorcheck` command line: one Typer app whose sub-commands reach into the packages lazily,
-so `doorcheck --help` stays fast and a server host never imports the camera stack.
+"""The `doorcheck` command line: one Typer app whose sub-commands come from the server's and the
+scanner's own command modules (each imports its heavy parts lazily, so `doorcheck --help` stays
+fast and a server host never imports the camera stack).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sync_server import __version__
+from doorcheck import __version__
 
 __all__ = ["app", "main"]
 
@@ -38,10 +39,10 @@ def root(
 
 
 def _register() -> None:
+    from doorcheck.demo import demo
     from scanner_app.cli_decode import decode
     from scanner_app.cli_gate import pair, scan
     from scanner_app.cli_scanner import scanner
-    from sync_server.cli_demo import demo
     from sync_server.cli_devices import devices_app
     from sync_server.cli_server import db_app, init, server
     from sync_server.cli_tools import tools_app  # import, tickets

@@ -1,5 +1,7 @@
-"""One camera per process, shared by every open window: it decodes codes, submits them to the
-gate (once, whatever the number of windows) and keeps the latest frame as JPEG for previews.
+"""The camera-to-gate wiring, once for the app and `doorcheck scan`: a frame source (camera index,
+video file or image folder) decoded off the caller's thread, every code submitted to the gate
+once (whatever the number of windows listening), and the latest frame kept as JPEG for
+previews. A pairing QR shown while the device is not paired goes to the listeners instead.
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from scanner_app.state import GateVerdict
-from scanner_app.ui.port import GateLike
-from scanner_app.ui.trace import trace, traced_source, tracing
-from scanner_app.ui.viewmodel import is_pairing_uri
+from scanner_app.errors import GateError
+from scanner_app.frames import Frame, FrameSource
+from scanner_app.gate import Gate
+from scanner_app.links import is_pairing_uri
+from scanner_app.state import CameraListener
+from scanner_app.trace import trace, tracing
 
-__all__ = ["CameraHub", "CameraListener"]
+__all__ = ["CameraFeed", "CameraListener"]
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +28,20 @@ PREVIEW_WIDTH = 640
 JPEG_QUALITY = 70
 
 
-@dataclass(frozen=True, slots=True)
-class CameraListener:
-    """What a window wants from the camera (called on the camera's thread)."""
+class CameraFeed:
+    """`CameraFeed(gate, "0")`, `.subscribe(listener)`, `.start()`, `.jpeg()`, `.stop()`.
 
-    verdict: Callable[[GateVerdict], None]
-    pairing: Callable[[str], None]  # a pairing QR was shown while the device is not paired
-    problem: Callable[[str], None]  # the camera stopped or failed
+    `realtime=False` reads a video file or image folder as fast as it decodes (the command
+    line); by default a file plays at its own pace, like a camera (the app).
+    """
 
-
-class CameraHub:
-    """`CameraHub(gate, "0")`, `.subscribe(listener)`, `.start()`, `.jpeg()`, `.stop()`."""
-
-    def __init__(self, gate: GateLike, spec: str) -> None:
+    def __init__(
+        self, gate: Gate, spec: str, *, realtime: bool = True, source: str = "camera"
+    ) -> None:
         self.gate = gate
         self.spec = spec
+        self.realtime = realtime
+        self.source = source
         self._lock = threading.Lock()
         self._listeners: list[CameraListener] = []
         self._frame: Any = None
@@ -76,7 +78,7 @@ class CameraHub:
             Decoder(),
             on_code=self._on_code,
             on_frame=self._on_frame,
-            settings=ReaderSettings(realtime=True),  # a video file plays like a camera
+            settings=ReaderSettings(realtime=self.realtime),
         )
         self._reader = reader
         reader.start()
@@ -88,6 +90,11 @@ class CameraHub:
         reader.done.wait()
         if reader.error is not None and self._reader is reader:
             self._fail(str(reader.error))
+
+    def wait_done(self, timeout: float | None = None) -> bool:
+        """Wait for a finite source to end (True) or `timeout` to pass (False)."""
+        reader = self._reader
+        return reader is None or bool(reader.done.wait(timeout))
 
     def stop(self) -> None:
         reader, self._reader = self._reader, None
@@ -147,10 +154,8 @@ class CameraHub:
             return
         if self.gate.config is None:
             return  # nothing to check against yet: the window shows the setup screen
-        from scanner_app.gate import GateError
-
         try:  # raw bytes for binary content: the gate rejects them as malformed
-            verdict = self.gate.submit(getattr(found, "code", text), source="camera")
+            verdict = self.gate.submit(getattr(found, "code", text), source=self.source)
         except GateError as exc:
             log.warning("camera code not checked: %s", exc)
             return
@@ -182,3 +187,25 @@ def _encode(frame: Any) -> bytes | None:
         )
     ok, buffer = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return bytes(buffer) if ok else None
+
+
+def traced_source(inner: FrameSource) -> FrameSource:
+    """`inner`, tracing `{"event": "frame", "n": …}` as each frame is read (n counts from 1,
+    like `CodeReader.frames_read`)."""
+
+    class TracedSource(FrameSource):
+        def __init__(self) -> None:
+            self.finite, self.fps, self.name = inner.finite, inner.fps, inner.name
+            self._count = 0
+
+        def read(self) -> Frame | None:
+            frame = inner.read()
+            if frame is not None:
+                self._count += 1
+                trace("frame", n=self._count)
+            return frame
+
+        def close(self) -> None:
+            inner.close()
+
+    return TracedSource()

@@ -119,9 +119,10 @@ def _open_scanner(
     camera: str | None,
 ) -> None:
     """Pair a real gate with the demo server over HTTP, put it on the entrance, open the app."""
+    from scanner_app.camera_feed import CameraFeed
     from scanner_app.gate import Gate
-    from scanner_app.ui.app import AppOptions, run
-    from scanner_app.ui.camera import CameraHub
+    from scanner_app.ui.app import run
+    from scanner_app.ui.shell import AppOptions
 
     gate = Gate.open(folder)
     try:
@@ -133,7 +134,7 @@ def _open_scanner(
             "Demo",
         )
         gate.sync_now()
-        hub = CameraHub(gate, camera) if camera is not None else None
+        hub = CameraFeed(gate, camera) if camera is not None else None
         run(gate, web=web, port=port, options=AppOptions(camera=hub))
     finally:
         gate.close()

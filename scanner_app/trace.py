@@ -13,12 +13,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:  # the app imports without OpenCV (mobile builds read frames otherwise)
-    from scanner_app.frames import FrameSource
-
-__all__ = ["HEARTBEAT_SECONDS", "heartbeat", "trace", "traced_source", "tracing"]
+__all__ = ["HEARTBEAT_SECONDS", "heartbeat", "trace", "tracing"]
 
 ENV = "DOORCHECK_TRACE_FILE"
 HEARTBEAT_SECONDS = 0.05
@@ -52,29 +49,6 @@ def trace(event: str, **fields: Any) -> None:
     with _lock:
         sink.write(line + "\n")
         sink.flush()
-
-
-def traced_source(inner: FrameSource) -> FrameSource:
-    """`inner`, tracing `{"event": "frame", "n": …}` as each frame is read (n counts from 1,
-    like `CodeReader.frames_read`)."""
-    from scanner_app.frames import Frame, FrameSource
-
-    class TracedSource(FrameSource):
-        def __init__(self) -> None:
-            self.finite, self.fps, self.name = inner.finite, inner.fps, inner.name
-            self._count = 0
-
-        def read(self) -> Frame | None:
-            frame = inner.read()
-            if frame is not None:
-                self._count += 1
-                trace("frame", n=self._count)
-            return frame
-
-        def close(self) -> None:
-            inner.close()
-
-    return TracedSource()
 
 
 async def heartbeat(running: Callable[[], bool]) -> None:
