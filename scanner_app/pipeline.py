@@ -78,26 +78,35 @@ class ScanPipeline:
     def submit(
         self, ctx: GateContext, config: GateConfig, text: str | bytes, source: str
     ) -> GateVerdict:
-        found = resolve(read_code(text), ctx.event_id, self._lookups(ctx))
-        return self._decide(ctx, config, found, source, manual=False, direction=None)
+        rows: dict[str, sqlite3.Row | None] = {}
+        found = resolve(read_code(text), ctx.event_id, self._lookups(ctx, rows))
+        return self._decide(ctx, config, found, rows, source, manual=False, direction=None)
 
     def check_in(
         self, ctx: GateContext, config: GateConfig, attendee_id: str, direction: str | None
     ) -> GateVerdict:
         """Manual check-in (or out) of an attendee picked from a search: recorded as manual."""
-        found = resolve(read_code(attendee_id, manual=True), ctx.event_id, self._lookups(ctx))
-        return self._decide(ctx, config, found, "manual", manual=True, direction=direction)
+        rows: dict[str, sqlite3.Row | None] = {}
+        read = read_code(attendee_id, manual=True)
+        found = resolve(read, ctx.event_id, self._lookups(ctx, rows))
+        return self._decide(ctx, config, found, rows, "manual", manual=True, direction=direction)
 
     # -- resolution ----------------------------------------------------------------------------
-    def _lookups(self, ctx: GateContext) -> Lookups:
+    def _row(self, rows: dict[str, sqlite3.Row | None], attendee_id: str) -> sqlite3.Row | None:
+        """A cached attendee, read once per reading however often resolution asks."""
+        if attendee_id not in rows:
+            rows[attendee_id] = attendee_by_id(self.store, attendee_id)
+        return rows[attendee_id]
+
+    def _lookups(self, ctx: GateContext, rows: dict[str, sqlite3.Row | None]) -> Lookups:
         store = self.store
 
         def attendee_event(attendee_id: str) -> str | None:
-            row = attendee_by_id(store, attendee_id)
+            row = self._row(rows, attendee_id)
             return None if row is None else str(row["event_id"])
 
         def issued_qr(attendee_id: str) -> str | None:
-            row = attendee_by_id(store, attendee_id)
+            row = self._row(rows, attendee_id)
             return None if row is None else row["qr"]
 
         return Lookups(
@@ -123,11 +132,11 @@ class ScanPipeline:
         )
 
     def _ticket_of(
-        self, ctx: GateContext, found: Resolved
+        self, ctx: GateContext, found: Resolved, rows: dict[str, sqlite3.Row | None]
     ) -> tuple[sqlite3.Row | None, Ticket | None]:
         if found.attendee_id is None:
             return None, None
-        row = attendee_by_id(self.store, found.attendee_id)
+        row = self._row(rows, found.attendee_id)
         if row is not None:
             return row, self.ticket(ctx, row)
         if found.payload is None or found.event_id is None:
@@ -172,6 +181,7 @@ class ScanPipeline:
         ctx: GateContext,
         config: GateConfig,
         found: Resolved,
+        rows: dict[str, sqlite3.Row | None],
         source: str,
         *,
         manual: bool,
@@ -182,7 +192,7 @@ class ScanPipeline:
         effective = effective_direction(ctx.policy.direction, wanted, strict=False)
         with self.store.transaction() as conn:
             now = self.clock()
-            row, ticket = self._ticket_of(ctx, found)
+            row, ticket = self._ticket_of(ctx, found, rows)
             history = self.history(row, ticket.attendee_id) if ticket else History()
             verdict = decide(
                 ScanInput(

@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointPolicy",
     "WrongDirection",
     "ZoneOccupancy",
+    "allowed_directions",
     "checkpoint_policy",
     "counts_occupancy",
     "effective_direction",
@@ -73,6 +74,14 @@ class WrongDirection(ValueError):
     """A direction asked at a checkpoint that only scans the other way."""
 
 
+def allowed_directions(checkpoint: CheckpointDirection) -> tuple[Direction, ...]:
+    """The directions a scan may count in at a checkpoint: both at a `both` gate (the operator
+    picks, `in` first), else the gate's own."""
+    if checkpoint is CheckpointDirection.BOTH:
+        return (Direction.IN, Direction.OUT)
+    return (Direction(checkpoint.value),)
+
+
 def effective_direction(
     checkpoint: CheckpointDirection, requested: Direction | None, *, strict: bool = True
 ) -> Direction:
@@ -83,12 +92,12 @@ def effective_direction(
     >>> effective_direction(CheckpointDirection.BOTH, Direction.OUT)
     <Direction.OUT: 'out'>
     """
-    if checkpoint is CheckpointDirection.BOTH:
-        return requested or Direction.IN
-    fixed = Direction(checkpoint.value)
-    if strict and requested is not None and requested is not fixed:
-        raise WrongDirection(f"this checkpoint only scans {fixed.value}")
-    return fixed
+    allowed = allowed_directions(checkpoint)
+    if requested is None or requested in allowed:
+        return requested or allowed[0]
+    if strict:
+        raise WrongDirection(f"this checkpoint only scans {allowed[0].value}")
+    return allowed[0]
 
 
 def presence_key(checkpoint_id: str, zone_id: str | None) -> str:

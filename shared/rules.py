@@ -194,8 +194,7 @@ def decide(scan: ScanInput) -> Verdict:
         return _deny(scan, Reason.WRONG_EVENT)
     if not checkpoint.active:
         return _deny(scan, Reason.CHECKPOINT_INACTIVE)
-    key = zone_key(checkpoint)
-    presence = scan.history.presence(key)
+    presence = scan.history.presence(presence_key(checkpoint.id, checkpoint.zone_id))
     if scan.direction is Direction.OUT:
         return _exit(scan, presence)
     if (checkpoint.open_from is not None and now < checkpoint.open_from) or (

@@ -145,12 +145,14 @@ def redecide(
     history = base or History()
     steps = []
     for reading in sorted(readings, key=lambda r: r.order):
-        verdict = _verdict(reading, ticket, history, changed_at)
-        inside = history.presence(reading.reading.key).inside
         accepted = reading.status is Status.ACCEPTED
+        # only an admission can be contested: a denied reading needs no verdict
+        verdict = _verdict(reading, ticket, history, changed_at) if accepted else None
+        fact = reading.reading
+        inside = history.presence(fact.key).inside
         delta = occupancy_change(accepted, reading.direction, reading.zone_id, inside)
         steps.append(Step(reading, verdict, delta))
-        history = history.apply(reading.reading)
+        history = history.apply(fact)
     return Timeline(history, tuple(steps))
 
 

@@ -12,6 +12,8 @@ from scanner_app.errors import FieldProblem, Problem
 from scanner_app.state import AttendeeSummary, CheckpointChoice, EventChoice
 from scanner_app.ui.i18n import Texts
 from shared.conflicts import resolutions_for
+from shared.policy import allowed_directions
+from shared.rules import CheckpointDirection
 
 __all__ = [
     "attendee_line",
@@ -28,9 +30,8 @@ __all__ = [
 
 def directions_for(checkpoint: CheckpointChoice | None) -> tuple[str, ...]:
     """The directions the operator may pick at a checkpoint: both only at a `both` gate."""
-    if checkpoint is None or checkpoint.direction == "both":
-        return ("in", "out")
-    return (checkpoint.direction,)
+    kind = CheckpointDirection(checkpoint.direction) if checkpoint else CheckpointDirection.BOTH
+    return tuple(d.value for d in allowed_directions(kind))
 
 
 def find_checkpoint(events: Iterable[EventChoice], checkpoint_id: str) -> CheckpointChoice | None:

@@ -64,21 +64,31 @@ class Facts:
 
 
 def load_facts(conn: Connection, organization_id: str, reads: Sequence[ReadCode]) -> Facts:
+    """Everything the group's codes name, within the organization: custom-code matches, ticket
+    keys by digest, and the attendees (locked, in id order). Rows are read by their own indexes
+    and kept when their event is the organization's (a join on the organization made SQLite
+    walk an event's attendees: 30% of a push's time at 100,000 attendees)."""
     facts = Facts()
-    org = organization_id
+    org_events = {
+        row.id
+        for row in conn.execute(
+            select(EVENTS.c.id).where(EVENTS.c.organization_id == organization_id)
+        )
+    }
     custom = sorted({r.code for r in reads if r.kind is ScannedAs.CUSTOM})
     for chunk in chunks(custom):
         for row in conn.execute(
-            select(ATTENDEES.c.id, ATTENDEES.c.event_id, ATTENDEES.c.code)
-            .join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
-            .where(ATTENDEES.c.code.in_(chunk), EVENTS.c.organization_id == org)
+            select(ATTENDEES.c.id, ATTENDEES.c.event_id, ATTENDEES.c.code).where(
+                ATTENDEES.c.code.in_(chunk)
+            )
         ):
-            facts.codes.setdefault(row.code, []).append((row.id, row.event_id))
+            if row.event_id in org_events:
+                facts.codes.setdefault(row.code, []).append((row.id, row.event_id))
     digests = sorted({r.payload.event_digest.hex() for r in reads if r.payload is not None})
     for chunk in chunks(digests):
         for row in conn.execute(
             select(EVENTS.c.id, EVENTS.c.key_digest, EVENTS.c.ticket_public_key).where(
-                EVENTS.c.key_digest.in_(chunk), EVENTS.c.organization_id == org
+                EVENTS.c.key_digest.in_(chunk), EVENTS.c.organization_id == organization_id
             )
         ):
             facts.keys[bytes.fromhex(row.key_digest)] = event_key(row)
@@ -87,10 +97,9 @@ def load_facts(conn: Connection, organization_id: str, reads: Sequence[ReadCode]
     wanted |= {r.code for r in reads if r.kind is ScannedAs.ATTENDEE_ID}
     for chunk in chunks(sorted(a for a in wanted if len(a) <= 40)):
         query = (
-            ATTENDEE_WITH_TYPE.join(EVENTS, EVENTS.c.id == ATTENDEES.c.event_id)
-            .where(ATTENDEES.c.id.in_(chunk), EVENTS.c.organization_id == org)
+            ATTENDEE_WITH_TYPE.where(ATTENDEES.c.id.in_(chunk))
             .order_by(ATTENDEES.c.id)
             .with_for_update(of=ATTENDEES)
         )
-        facts.rows.update({row.id: row for row in conn.execute(query)})
+        facts.rows.update({r.id: r for r in conn.execute(query) if r.event_id in org_events})
     return facts

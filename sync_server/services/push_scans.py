@@ -165,6 +165,7 @@ class ScanGroup:
         zones = self._zones({p.policy.zone_id for p in pending if p.policy.zone_id})
         zones_before = dict(zones)
         touched: dict[str, Any] = {}
+        tickets = {row_id: row_ticket(row) for row_id, row in facts.rows.items()}
         for p in pending:
             assert p.found is not None
             row = facts.rows.get(p.found.attendee_id or "")
@@ -187,7 +188,7 @@ class ScanGroup:
             placed = decide_at(
                 timeline,
                 new,
-                row_ticket(row) if row is not None else None,
+                tickets[row.id] if row is not None else None,
                 changed_at=row.status_changed_at if row is not None else None,
                 zone=zone,
                 code_error=p.found.error,
@@ -209,7 +210,7 @@ class ScanGroup:
                 row.event_id,
                 redecide(
                     facts.timelines[attendee_id],
-                    row_ticket(row),
+                    tickets[attendee_id],
                     changed_at=row.status_changed_at,
                 ),
             )
