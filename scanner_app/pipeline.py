@@ -155,13 +155,17 @@ class ScanPipeline:
         )
         return None, ticket
 
-    def history(self, row: sqlite3.Row | None, attendee_id: str) -> History:
+    def history(
+        self, row: sqlite3.Row | None, attendee_id: str, *, debounce: bool = True
+    ) -> History:
         """This device's view of an attendee: the pulled state, its own unreflected readings on
-        top (in the order they were taken), and its last reading of them (the double-read
-        window)."""
+        top (in the order they were taken), and (`debounce`) its last reading of them, for the
+        double-read window."""
         base = history_from_state(json.loads(row["state"])) if row is not None else History()
         readings = sorted(unreflected_of(self.store, attendee_id), key=lambda r: r.order)
         history = replay((r.reading for r in readings), base)
+        if not debounce:
+            return history
         last = last_reading_at(self.store, attendee_id)
         return history.seen_by(self.device, last) if last is not None else history
 

@@ -34,7 +34,7 @@ class Directory:
     def _inside(self, row: sqlite3.Row, ctx: GateContext | None) -> bool:
         if ctx is None:
             return False
-        history = self.pipeline.history(row, row["id"])
+        history = self.pipeline.history(row, row["id"], debounce=False)
         return history.presence(zone_key(ctx.policy)).inside
 
     def attendee(self, attendee_id: str, ctx: GateContext | None) -> AttendeeSummary | None:

@@ -312,3 +312,41 @@ def test_sync_now_while_the_loops_run(door: Door, make_gate: Callable[..., Gate]
     assert gate.attendee(late["id"]) is not None
     assert [s["id"] for s in door.server_scans()] == [verdict.id]
     gate.stop()
+
+
+def test_a_long_poll_carrying_the_gates_own_upload_never_counts_it_twice(
+    door: Door, make_gate: Callable[..., Gate]
+) -> None:
+    """The pull is long-polling when the gate's reading is uploaded, and it comes back with that
+    reading in it: the zone must count it once at every moment, not twice until the next pull
+    (the "6 / 5 after five admits" of the status bar)."""
+    import threading
+
+    gate = make_gate()
+    assert gate.sync_now()
+    assert gate.submit(door.people[0]["qr"]).accepted
+    client = gate._get_client()
+    assert client is not None
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(gate.stats().occupancy)
+
+    def long_poll() -> None:
+        gate.syncer.puller.pull_once(client, door.event_id, wait=10)
+
+    puller = threading.Thread(target=long_poll)
+    watcher = threading.Thread(target=watch)
+    puller.start()
+    time.sleep(0.5)  # the pull is waiting on the server now
+    watcher.start()
+    assert gate.syncer.push_once(client) == 1
+    puller.join(20)
+    time.sleep(0.2)
+    done.set()
+    watcher.join()
+    assert seen and set(seen) == {1}, sorted(set(seen))
+    row = gate.store.one("SELECT reflected FROM readings")
+    assert row is not None and row[0] == 1
