@@ -106,7 +106,6 @@ class Store:
             self.conn.execute(f"PRAGMA {pragma}")
         self._depth = 0
         self.config_version = 0  # bumped whenever events/zones/checkpoints/types are written
-        self.ack_counter = int(self.get_meta("ack_counter") or 0)
         self._add_columns()
         if self.get_meta("schema_version") != str(SCHEMA_VERSION):
             self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -187,12 +186,6 @@ class Store:
 
     def set_json(self, key: str, value: Any) -> None:
         self.set_meta(key, None if value is None else json.dumps(value))
-
-    def next_ack(self) -> int:
-        """Advance the ack counter (in the caller's transaction) and return its new value."""
-        self.ack_counter += 1
-        self.set_meta("ack_counter", str(self.ack_counter))
-        return self.ack_counter
 
     # -- wipe --------------------------------------------------------------------------------
     def wipe_attendee_data(self) -> None:

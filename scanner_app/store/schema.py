@@ -147,7 +147,6 @@ class LocalReading(_Local, table=True):
     inside_via: str | None = None
     state: str = _d("pending")  # pending | applied | duplicate | rejected
     reflected: bool = _d(False)
-    acked_at: int | None = None  # the store's ack counter when the server answered
     acked_seq: int | None = None  # the event's change sequence that reflects it (server's)
     attempts: int = _d(0)
     last_error: str | None = None
