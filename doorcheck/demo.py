@@ -71,7 +71,14 @@ def demo(
         )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+        )
     )
     thread = threading.Thread(target=server.run, name="demo-server", daemon=True)
     thread.start()

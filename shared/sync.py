@@ -55,11 +55,19 @@ __all__ = [
 MAX_BATCH = 5000
 MAX_PULL_LIMIT = 5000
 
+# Text a device sends is stored: no NUL (PostgreSQL refuses it), on either engine, so that the same
+# item gets the same answer everywhere. A scanned `code` may hold anything (it is only resolved,
+# and a code with control characters is `malformed_code`).
+_STORABLE = r"^[^\x00]*$"
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
 Aware = Annotated[datetime, Meta(tz=True)]
-Id = Annotated[str, Meta(min_length=1, max_length=64)]
-ItemId = Annotated[str, Meta(min_length=8, max_length=64)]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Tag = Annotated[str, Meta(min_length=1, max_length=64)]
+Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=_STORABLE)]
+ItemId = Annotated[str, Meta(pattern=_UUID)]  # the client's UUID, the idempotency key
+Text = Annotated[str, Meta(max_length=200, pattern=_STORABLE)]
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_STORABLE)]
+Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=_STORABLE)]
+Stamp = Annotated[str, Meta(max_length=128, pattern=_STORABLE)]
 
 T = TypeVar("T")
 WireError = msgspec.DecodeError  # also raised for a value of the wrong type (ValidationError)
@@ -199,10 +207,10 @@ class ScanItem(_Wire, frozen=True):
     checkpoint_id: Id
     code: Annotated[str, Meta(max_length=2048)]
     scanned_at: Aware
-    hlc: Annotated[str, Meta(max_length=128)]
+    hlc: Stamp
     device_verdict: DeviceVerdict
     direction: Direction = Direction.IN
-    operator: Annotated[str, Meta(max_length=200)] | None = None
+    operator: Text | None = None
     manual: bool = False
 
 
@@ -215,8 +223,8 @@ class RegistrationItem(_Wire, frozen=True):
     last_name: Name
     ticket_type: Id
     created_at: Aware
-    hlc: Annotated[str, Meta(max_length=128)]
-    email: Annotated[str, Meta(max_length=320)] | None = None
+    hlc: Stamp
+    email: Annotated[str, Meta(max_length=320, pattern=_STORABLE)] | None = None
     tags: Annotated[list[Tag], Meta(max_length=50)] = []
 
 

@@ -20,7 +20,16 @@ from shared.policy import CheckpointPolicy, ZoneOccupancy
 from shared.resolution import status_at
 from shared.rules import ScanInput, Ticket, Verdict, decide
 
-__all__ = ["Placed", "Step", "TimedReading", "Timeline", "decide_at", "redecide"]
+__all__ = [
+    "Placed",
+    "Step",
+    "TimedReading",
+    "Timeline",
+    "decide_at",
+    "place",
+    "redecide",
+    "with_zone",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +107,16 @@ class Timeline:
         ]
 
     def no_longer_contested(self) -> list[Step]:
-        """Admissions with an open conflict about their history that the rules no longer deny
-        for any such reason (a reading that arrived late explains them: an exit at another gate
-        recorded before, say)."""
+        """Admissions with an open conflict about their history that the rules, deciding them
+        again, no longer deny for any such reason (a reading that arrived late explains them:
+        an exit at another gate recorded before, say)."""
         history_kinds = {reason.value for reason in HISTORY_REASONS}
         return [
             s
             for s in self.steps
-            if s.reading.conflict in history_kinds and s.contested not in HISTORY_REASONS
+            if s.verdict is not None
+            and s.reading.conflict in history_kinds
+            and s.contested not in HISTORY_REASONS
         ]
 
 
@@ -139,15 +150,19 @@ def redecide(
     *,
     base: History | None = None,
     changed_at: datetime | None = None,
+    since: tuple[Any, ...] | None = None,
 ) -> Timeline:
     """Fold `readings` (any order: they are sorted by `order`) on top of `base`, re-deciding each
-    at its place. `changed_at` is when the ticket's status last changed."""
+    at its place. `changed_at` is when the ticket's status last changed. With `since` (an
+    `order`), readings before it are only folded, not decided again: nothing before the
+    earliest change can have changed (it keeps a push linear in what it brings)."""
     history = base or History()
     steps = []
     for reading in sorted(readings, key=lambda r: r.order):
         accepted = reading.status is Status.ACCEPTED
         # only an admission can be contested: a denied reading needs no verdict
-        verdict = _verdict(reading, ticket, history, changed_at) if accepted else None
+        again = accepted and (since is None or reading.order >= since)
+        verdict = _verdict(reading, ticket, history, changed_at) if again else None
         fact = reading.reading
         inside = history.presence(fact.key).inside
         delta = occupancy_change(accepted, reading.direction, reading.zone_id, inside)
@@ -184,3 +199,48 @@ def decide_at(
     inside = history.presence(new.reading.key).inside
     delta = occupancy_change(new.status is Status.ACCEPTED, new.direction, new.zone_id, inside)
     return Placed(verdict, delta, history)
+
+
+def place(
+    readings: Sequence[TimedReading],
+    news: Sequence[TimedReading],
+    ticket: Ticket | None,
+    *,
+    base: History | None = None,
+    changed_at: datetime | None = None,
+) -> dict[str, Placed]:
+    """Every one of `news` at its place among `readings` and each other, in one ordered pass
+    (linear in the attendee's history, however many arrive at once): the verdict before any
+    zone is considered, what it counts, and the history before it. `with_zone` then applies
+    the zone as it is when each arrives."""
+    history = base or History()
+    fresh = {n.id for n in news}
+    placed: dict[str, Placed] = {}
+    for reading in sorted([*readings, *news], key=lambda r: r.order):
+        fact = reading.reading
+        if reading.id in fresh:
+            verdict = _verdict(reading, ticket, history, changed_at)
+            inside = history.presence(fact.key).inside
+            accepted = reading.status is Status.ACCEPTED
+            delta = occupancy_change(accepted, reading.direction, reading.zone_id, inside)
+            placed[reading.id] = Placed(verdict, delta, history)
+        history = history.apply(fact)
+    return placed
+
+
+def with_zone(
+    placed: Placed,
+    new: TimedReading,
+    ticket: Ticket | None,
+    zone: ZoneOccupancy | None,
+    *,
+    changed_at: datetime | None = None,
+) -> Verdict | None:
+    """`placed`'s verdict with the zone as the reading finds it. `zone_full` is the last rule,
+    so only an entry the other rules admit into a full zone can change."""
+    verdict = placed.verdict
+    if zone is None or not zone.full or verdict is None or not verdict.accepted:
+        return verdict
+    if new.direction is not Direction.IN:
+        return verdict
+    return _verdict(new, ticket, placed.history, changed_at, zone)

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from sync_server import __version__
 from sync_server.api.deps import RateLimiter
+from sync_server.api.guards import CatchAll, WriterGate
 from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
 from sync_server.api.routes import (
     api_keys,
@@ -28,8 +29,9 @@ from sync_server.api.routes import (
     webhooks,
 )
 from sync_server.api.wire import install_wire_schemas
-from sync_server.db import Checkpointer, is_sqlite, make_engine
+from sync_server.db import BUSY_TIMEOUT_MS, Checkpointer, is_sqlite, make_engine
 from sync_server.errors import install_error_handlers
+from sync_server.security import SecretBox
 from sync_server.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -93,14 +95,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else engine.execution_options(isolation_level="REPEATABLE READ")
     )
     app.state.secret = settings.secret()
+    app.state.box = SecretBox(app.state.secret)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.enroll_limiter = RateLimiter(30)  # per client address: enrolment codes are guessable
     install_error_handlers(app)
+    # Requests that write wait for a place here, on the event loop, not holding a pool thread or
+    # a database connection: SQLite takes one writer at a time; on PostgreSQL writers may wait
+    # on a lock, and reads keep four of the pool's connections.
+    writers = 8 if is_sqlite(engine) else max(1, 2 * settings.db_pool_size - 4)
+    app.add_middleware(WriterGate, places=writers, wait_s=BUSY_TIMEOUT_MS / 1000)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes
     )
     app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
+    app.add_middleware(CatchAll)  # outermost of ours: a failure still answers, connection kept
     # Routers are matched in this order: the door's hot paths (scans, sync) come first.
     for router in (
         scans.router,

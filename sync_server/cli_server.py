@@ -46,7 +46,7 @@ def _upgrade(settings: Settings) -> None:
 
     engine = make_engine(settings.db_url)
     try:
-        upgrade(engine)
+        upgrade(engine, secret=settings.secret())
     except OperationalError as exc:
         raise fail(
             f"cannot reach the database at {_redacted(settings.db_url)}: "
@@ -114,6 +114,15 @@ def server(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     db: DbOption = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            envvar="DOORCHECK_FORWARDED_ALLOW_IPS",
+            help="Proxies whose X-Forwarded-For / -Proto are trusted (comma-separated addresses, "
+            "or * for any). Default: none, the client is the connection's address.",
+        ),
+    ] = "",
 ) -> None:
     """Run the sync server (migrations are applied first)."""
     import uvicorn
@@ -137,6 +146,10 @@ def server(
             workers=workers,
             log_level="warning",
             access_log=False,
+            # uvicorn trusts 127.0.0.1 by default: a client on the same host could pose as any
+            # address (and reset the enrolment rate limit per spoofed address)
+            proxy_headers=bool(forwarded_allow_ips.strip()),
+            forwarded_allow_ips=forwarded_allow_ips.strip() or None,
         )
     finally:
         if dispatcher is not None:

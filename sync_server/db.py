@@ -53,11 +53,21 @@ def make_engine(url: str, *, pool_size: int = 10, checkpoints: bool = True) -> E
     False: then a `Checkpointer` must run beside them."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+            url,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
         )
         _tune_sqlite(engine, WAL_AUTOCHECKPOINT if checkpoints else 0)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # A lock held by someone else is waited for as long as SQLite's busy timeout, then 503.
+    lock_wait = {"options": f"-c lock_timeout={BUSY_TIMEOUT_MS}"}
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=lock_wait,
+    )
 
 
 WAL_AUTOCHECKPOINT = 10_000  # pages
@@ -90,7 +100,7 @@ def _tune_sqlite(engine: Engine, autocheckpoint: int) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's own wait, then its error
 
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 5_000  # shorter than a client's timeout (10 s): past it, 503 and retry
 FAST_BUSY_S = 1.0  # how long _begin_immediate retries by itself before SQLite's handler does
 _SQLITE_BUSY = 5
 

@@ -8,9 +8,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "error_body", "install_error_handlers", "not_found"]
+__all__ = [
+    "RETRY_AFTER_S",
+    "ApiError",
+    "error_body",
+    "install_error_handlers",
+    "not_found",
+    "unavailable",
+]
+
+RETRY_AFTER_S = 2
 
 log = logging.getLogger("doorcheck.server")
 
@@ -55,6 +66,16 @@ def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"No such {what}")
 
 
+def unavailable(why: str = "The database is busy or unreachable") -> ApiError:
+    """503 with `Retry-After`: storage could not take the request now; nothing was changed."""
+    return ApiError(
+        503,
+        "unavailable",
+        f"{why}: try again in a moment",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _respond(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -94,6 +115,34 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return _respond(exc.status_code, error_body(code, message), dict(exc.headers or {}))
 
 
+# PostgreSQL states that mean "not now" rather than "wrong": read-only transaction, lock not
+# available, cannot connect now, admin shutdown, crash shutdown, too many connections, disk full.
+_UNAVAILABLE_STATES = frozenset({"25006", "55P03", "57P01", "57P02", "57P03", "53300", "53100"})
+
+
+def _is_storage_fault(exc: Exception) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _UNAVAILABLE_STATES
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database is locked past the bounded wait, read-only, or unreachable (SQLite busy or
+    locked, a read-only file, PostgreSQL down, the pool exhausted): 503, never 500. The request's
+    transaction was rolled back, so nothing it did was kept."""
+    if not _is_storage_fault(exc):
+        return await _unhandled(request, exc)
+    first = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    log.warning(
+        "storage unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        first[0] if first else exc.__class__.__name__,
+    )
+    error = unavailable()
+    return _respond(error.status, error_body(error.code, error.message), error.headers)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _respond(500, error_body("internal_error", "Something went wrong on our side"))
@@ -103,4 +152,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for storage in (DBAPIError, PoolTimeout):
+        app.add_exception_handler(storage, _storage_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -1,5 +1,6 @@
 """Bearer tokens (`dk_live_…` API keys, `dk_dev_…` device tokens, enrolment codes): made from
-random bytes, stored only as a public prefix plus HMAC-SHA256 under the server secret.
+random bytes, stored only as a public prefix plus HMAC-SHA256 under the server secret; and the
+secrets the server must read back (webhook signing secrets), stored sealed (`SecretBox`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 __all__ = [
     "API_KEY_PREFIX",
     "DEVICE_TOKEN_PREFIX",
+    "SecretBox",
     "hash_token",
     "new_token",
     "public_prefix",
@@ -47,3 +49,53 @@ def token_kind(token: str) -> str | None:
         if token.startswith(prefix) and len(token) == len(prefix) + TOKEN_BODY_LENGTH:
             return kind
     return None
+
+
+SEALED_PREFIX = "s1."
+_SEAL_INFO = b"doorcheck webhook signing secret v1"
+_NONCE = 12
+
+
+class SecretBox:
+    """Secrets the server must read back (webhook signing secrets) kept encrypted at rest, like
+    ticket keys: AES-GCM under a key derived (HKDF) from the server secret.
+
+        stored = box.seal("whsec_…")      # "s1.<b64url(nonce || ciphertext)>"
+        box.open(stored) == "whsec_…"     # a row written before sealing reads as it is
+    """
+
+    def __init__(self, server_secret: bytes) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(
+            server_secret
+        )
+        self._aead = AESGCM(key)
+        self._opened: dict[str, str] = {}
+
+    @staticmethod
+    def is_sealed(stored: str | None) -> bool:
+        return bool(stored) and str(stored).startswith(SEALED_PREFIX)
+
+    def seal(self, plaintext: str) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), _SEAL_INFO)
+        return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+    def open(self, stored: str) -> str:
+        """The secret in `stored`; ValueError when it was sealed under another server secret."""
+        if not self.is_sealed(stored):
+            return stored  # written before secrets were sealed (sealed at the next upgrade)
+        if stored not in self._opened:
+            from cryptography.exceptions import InvalidTag
+
+            body = stored[len(SEALED_PREFIX) :]
+            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            try:
+                plain = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], _SEAL_INFO)
+            except InvalidTag:
+                raise ValueError("cannot open a sealed secret: wrong server secret") from None
+            self._opened[stored] = plain.decode()
+        return self._opened[stored]

@@ -73,6 +73,23 @@ def fold_key(text: str | None) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
 
 
+def _private(path: Path) -> None:
+    """The gate's folder is its owner's alone (0700) and so are its files (0600): attendees'
+    names and the device's token are in them. SQLite gives its -wal and -shm files the mode of
+    the database file, so creating that file 0600 first covers them; an existing folder or file
+    is put right on every start."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name != "posix":
+        return
+    os.chmod(folder, 0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        sibling = folder / name
+        if sibling.exists():
+            os.chmod(sibling, 0o600)
+
+
 # -- the store ----------------------------------------------------------------------------------
 class Store:
     """One SQLite connection shared by the gate's threads under a lock.
@@ -82,7 +99,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         engine = create_engine(f"sqlite:///{self.path}")
         metadata.create_all(engine)
         engine.dispose()

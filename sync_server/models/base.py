@@ -7,10 +7,18 @@ from __future__ import annotations
 import os
 import re
 import time
+import types
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
@@ -57,10 +65,49 @@ def storable(value: Any) -> Any:
     return value
 
 
+def _kinds(annotation: Any) -> set[type]:
+    """The plain types an annotation admits (`int | None` -> {int, NoneType})."""
+    if get_origin(annotation) is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return set().union(*(_kinds(arg) for arg in get_args(annotation)))
+    return {annotation} if isinstance(annotation, type) else set()
+
+
+def strict(kinds: set[type], value: Any) -> Any:
+    """No coercion between JSON's kinds: a boolean is never a number (`"capacity": false`), a
+    number never a boolean (`"is_vip": 0`) nor a date (`"valid_from": 0`) (SPEC section 10)."""
+    if value is None:
+        return value
+    if bool in kinds and not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    if (
+        int in kinds
+        and bool not in kinds
+        and (isinstance(value, bool) or not isinstance(value, int))
+    ):
+        raise ValueError("must be a whole number")
+    if datetime in kinds and not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date and time (2026-05-15T00:30:00Z)")
+    return value
+
+
 class Input(BaseModel):
-    """A request body: unknown fields and unstorable text answer 422."""
+    """A request body: unknown fields, unstorable text and values of the wrong JSON kind
+    answer 422."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None:
+            return value
+        kinds = _kinds(field.annotation)
+        if AwareDatetime in kinds or any(issubclass(k, datetime) for k in kinds):
+            kinds.add(datetime)
+        return strict(kinds, value)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from shared.conflicts import ConflictStatus
@@ -28,7 +28,8 @@ class Device(SQLModel, table=True):
     revoked_at: datetime | None = time_field()
     last_seen_at: datetime | None = time_field()
     app_version: str | None = Field(default=None, max_length=64)
-    clock_offset_ms: int | None = None
+    # device minus server, in ms: a tablet that believes it is 1970 is ~1.7e12 ms behind
+    clock_offset_ms: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = time_field(nullable=False, default_now=True)
 
 

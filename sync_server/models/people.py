@@ -10,8 +10,8 @@ from typing import Annotated, Any, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -20,7 +20,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.rules import AttendeeStatus, Direction
-from sync_server.models.base import Input, UTCDatetime, json_field, time_field
+from sync_server.models.base import Input, UTCDatetime, json_field, storable, time_field
 
 __all__ = [
     "Attendee",
@@ -177,14 +177,19 @@ class AttendeeTombstone(SQLModel, table=True):
     deleted_at: datetime = time_field(nullable=False, default_now=True)
 
 
-class ScanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScanRequest(Input):
+    """An online scan's body (the code itself may hold anything: it is resolved, never kept)."""
 
     code: str = PField(max_length=100_000)
     direction: Direction | None = None
     scanned_at: UTCDatetime | None = None
     id: str | None = PField(default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     operator: str | None = PField(default=None, max_length=200)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        return value if info.field_name == "code" else storable(value)
 
 
 class Scan(SQLModel, table=True):

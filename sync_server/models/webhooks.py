@@ -34,8 +34,8 @@ class WebhookEndpoint(SQLModel, table=True):
     event_ids: list[str] = json_field(list)
     description: str | None = Field(default=None, max_length=500)
     active: bool = True
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
+    secret: str = Field(max_length=200)  # sealed (sync_server.security.SecretBox)
+    previous_secret: str | None = Field(default=None, max_length=200)
     previous_secret_until: datetime | None = time_field()
     disabled_reason: str | None = Field(default=None, max_length=500)
     failing_since: datetime | None = time_field()

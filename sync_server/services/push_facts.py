@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
+from shared.history import History, history_from_state
 from shared.resolution import EventKey, Lookups, ReadCode, ScannedAs
 from shared.timeline import TimedReading
 from sync_server.models import Attendee, Event
 from sync_server.services.lookups import ATTENDEE_WITH_TYPE, event_key
-from sync_server.services.timeline import Policies, chunks, load_timelines
+from sync_server.services.timeline import Policies, chunks, last_readings, load_timelines
 
 __all__ = ["Facts", "load_facts"]
 
@@ -30,6 +32,7 @@ class Facts:
     keys: dict[bytes, EventKey] = field(default_factory=dict)
     rows: dict[str, Any] = field(default_factory=dict)  # attendees of the organization, by id
     timelines: dict[str, list[TimedReading]] = field(default_factory=lambda: defaultdict(list))
+    bases: dict[str, History] = field(default_factory=dict)  # history before the new readings
 
     @property
     def lookups(self) -> Lookups:
@@ -51,16 +54,26 @@ class Facts:
         )
 
     def load_timelines(
-        self, conn: Connection, policies: Policies, read_at: Iterable[tuple[str | None, str]]
+        self,
+        conn: Connection,
+        policies: Policies,
+        read_at: Iterable[tuple[str | None, str, datetime]],
     ) -> None:
-        """The timelines of the attendees the group names (attendee id, event read at) when they
-        are attendees of the event they were read at."""
-        own = {
-            attendee_id
-            for attendee_id, event_id in read_at
-            if attendee_id in self.rows and self.rows[attendee_id].event_id == event_id
-        }
-        self.timelines.update(load_timelines(conn, own, policies))
+        """What the re-decision of each attendee the group names (attendee id, event read at,
+        corrected time) needs, for the attendees of the event they were read at. When every new
+        reading comes after all the attendee's stored ones (uploads arrive in order, mostly),
+        the stored state is the history before them and no reading is loaded (`bases`);
+        otherwise the whole timeline is (`timelines`). A push stays linear in what it brings."""
+        earliest: dict[str, datetime] = {}
+        for attendee_id, event_id, at in read_at:
+            row = self.rows.get(attendee_id or "")
+            if row is not None and row.event_id == event_id:
+                earliest[row.id] = min(at, earliest.get(row.id, at))
+        latest = last_readings(conn, earliest)
+        whole = [a for a, at in earliest.items() if a in latest and latest[a] >= at]
+        self.timelines.update(load_timelines(conn, whole, policies))
+        for attendee_id in earliest.keys() - set(whole):
+            self.bases[attendee_id] = history_from_state(self.rows[attendee_id].state or {})
 
 
 def load_facts(conn: Connection, organization_id: str, reads: Sequence[ReadCode]) -> Facts:

@@ -45,9 +45,21 @@ def rejected(item_id: Any, error: str) -> ItemResult:
     )
 
 
+_PLAIN = (
+    ("matching regex '^[^\\x00]*$'", "text without NUL characters"),
+    ("matching regex '^[0-9a-fA-F]{8}-", "a UUID (the item's client id)"),
+)
+
+
 def wire_error(exc: Exception) -> str:
-    """A decoding error in one line ("Expected `str` of length <= 64 - at `$.id`")."""
-    return str(exc).splitlines()[0][:300] if str(exc) else "not a valid item"
+    """A decoding error in one line ("Expected `str` of length <= 64 - at `$.id`"), with the
+    house patterns said in words."""
+    text = str(exc).splitlines()[0] if str(exc) else "not a valid item"
+    for needle, words in _PLAIN:
+        if needle in text:
+            where = text.rpartition(" - at ")[2]
+            text = f"Expected {words} - at {where}"
+    return text[:300]
 
 
 def raw_id(raw: msgspec.Raw | bytes) -> Any:

@@ -7,6 +7,7 @@ say now; where the rules deny an admission, a conflict opens.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from shared.rules import (
 )
 from shared.sync import ItemResult, ItemStatus, ScanItem, ServerVerdict, WireError, decode_item
 from shared.sync import to_builtins as builtins
-from shared.timeline import TimedReading, decide_at, redecide
+from shared.timeline import Placed, TimedReading, decide_at, place, redecide, with_zone
 from sync_server.db import utcnow
 from sync_server.models import Scan, Zone
 from sync_server.services.conflicts import Reconcile, open_conflict
@@ -44,7 +45,7 @@ from sync_server.services.push_items import (
     wire_error,
 )
 from sync_server.services.scanning import stored_code
-from sync_server.services.timeline import Policies, Refold, chunks, write_refolds
+from sync_server.services.timeline import Policies, Refold, chunks, last_entry, write_refolds
 
 __all__ = ["Pending", "ScanGroup"]
 
@@ -101,7 +102,7 @@ class ScanGroup:
         facts.load_timelines(
             self.conn,
             self.policies,
-            [(p.found.attendee_id, p.event.id) for p in pending if p.found],
+            [(p.found.attendee_id, p.event.id, p.ordered_at) for p in pending if p.found],
         )
         self._decide(pending, facts)
         return [_final(r) for r in self.results]
@@ -156,7 +157,12 @@ class ScanGroup:
             )
         except WrongDirection as exc:
             return rejected(item.id, str(exc))
-        ordered_at = item.scanned_at - timedelta(milliseconds=self.ctx.clock_offset_ms)
+        try:
+            ordered_at = item.scanned_at - timedelta(milliseconds=self.ctx.clock_offset_ms)
+        except OverflowError:
+            return rejected(
+                item.id, "scanned_at is out of range once corrected by the device's clock offset"
+            )
         read = read_code(item.code, manual=item.manual)
         return Pending(item, event, checkpoint, policy, direction, ordered_at, read)
 
@@ -166,44 +172,30 @@ class ScanGroup:
         zones_before = dict(zones)
         touched: dict[str, Any] = {}
         tickets = {row_id: row_ticket(row) for row_id, row in facts.rows.items()}
+        news = {p.item.id: self._timed(p, facts) for p in pending}
+        placed = self._place(pending, facts, news, tickets)
         for p in pending:
-            assert p.found is not None
-            row = facts.rows.get(p.found.attendee_id or "")
-            own = row is not None and row.event_id == p.event.id
-            p.row = row if own else None
-            timeline = facts.timelines[row.id] if own and row is not None else []
-            new = TimedReading(
-                id=p.item.id,
-                checkpoint_id=p.policy.id,
-                zone_id=p.policy.zone_id,
-                direction=p.direction,
-                status=p.item.device_verdict.status,
-                at=p.ordered_at,
-                order=(p.ordered_at, p.item.hlc, p.item.id),
-                checkpoint=p.policy,
-                device_id=self.ctx.device_id,
-                new=True,
-            )
+            new, row = news[p.item.id], p.row
             zone = zones.get(p.policy.zone_id) if p.policy.zone_id else None
-            placed = decide_at(
-                timeline,
+            verdict = p.verdict = with_zone(
+                placed[p.item.id],
                 new,
-                tickets[row.id] if row is not None else None,
+                tickets.get(row.id) if row is not None else None,
+                zone,
                 changed_at=row.status_changed_at if row is not None else None,
-                zone=zone,
-                code_error=p.found.error,
             )
-            verdict = p.verdict = placed.verdict
             assert verdict is not None
-            if zone is not None and placed.delta:
-                zones[p.policy.zone_id] = replace(zone, occupancy=zone.occupancy + placed.delta)
+            if zone is not None and placed[p.item.id].delta:
+                delta = placed[p.item.id].delta
+                zones[p.policy.zone_id] = replace(zone, occupancy=zone.occupancy + delta)
+            timeline = facts.timelines[row.id] if row is not None else []
             if p.admitted and not verdict.accepted and verdict.reason is not Reason.DUPLICATE_SCAN:
                 p.conflict_id = self._conflict(p, verdict, timeline)
                 new = replace(new, conflict=kind_of(verdict.reason))
             p.record = self._record(p)
-            if p.row is not None:
+            if row is not None:
                 timeline.append(new)
-                touched[p.row.id] = p.row
+                touched[row.id] = row
         refolds = [
             Refold(
                 attendee_id,
@@ -211,7 +203,9 @@ class ScanGroup:
                 redecide(
                     facts.timelines[attendee_id],
                     tickets[attendee_id],
+                    base=facts.bases.get(attendee_id),
                     changed_at=row.status_changed_at,
+                    since=min(r.order for r in facts.timelines[attendee_id] if r.new),
                 ),
             )
             for attendee_id, row in touched.items()
@@ -233,6 +227,54 @@ class ScanGroup:
         if self.ctx.subs and pending:
             announce_group(self.conn, self.ctx, pending, zones_before, written.zone_changes)
 
+    def _timed(self, p: Pending, facts: Facts) -> TimedReading:
+        """The reading as its attendee's timeline takes it (and `p.row`: the attendee, when it
+        is an attendee of the event the reading was taken at)."""
+        assert p.found is not None
+        row = facts.rows.get(p.found.attendee_id or "")
+        p.row = row if row is not None and row.event_id == p.event.id else None
+        return TimedReading(
+            id=p.item.id,
+            checkpoint_id=p.policy.id,
+            zone_id=p.policy.zone_id,
+            direction=p.direction,
+            status=p.item.device_verdict.status,
+            at=p.ordered_at,
+            order=(p.ordered_at, p.item.hlc, p.item.id),
+            checkpoint=p.policy,
+            device_id=self.ctx.device_id,
+            new=True,
+        )
+
+    @staticmethod
+    def _place(
+        pending: list[Pending],
+        facts: Facts,
+        news: dict[str, TimedReading],
+        tickets: dict[str, Any],
+    ) -> dict[str, Placed]:
+        """Each reading at its place: an attendee's new readings in one ordered pass over their
+        timeline (linear however long it is); a code that names no attendee of the event alone."""
+        by_attendee: dict[str, list[Pending]] = defaultdict(list)
+        placed: dict[str, Placed] = {}
+        for p in pending:
+            if p.row is not None:
+                by_attendee[p.row.id].append(p)
+                continue
+            assert p.found is not None
+            ticket = tickets.get(p.found.attendee_id or "")
+            placed[p.item.id] = decide_at([], news[p.item.id], ticket, code_error=p.found.error)
+        for attendee_id, mine in by_attendee.items():
+            row = mine[0].row
+            placed |= place(
+                facts.timelines[attendee_id],
+                [news[p.item.id] for p in mine],
+                tickets[attendee_id],
+                base=facts.bases.get(attendee_id),
+                changed_at=row.status_changed_at,
+            )
+        return placed
+
     def _zones(self, zone_ids: set[str]) -> dict[str, ZoneOccupancy]:
         if not zone_ids:
             return {}
@@ -245,6 +287,7 @@ class ScanGroup:
         return {z.id: ZoneOccupancy(z.capacity, z.occupancy) for z in rows}
 
     def _conflict(self, p: Pending, verdict: Verdict, timeline: list[TimedReading]) -> str:
+        here = (p.ordered_at, p.item.hlc, p.item.id)
         entries = sorted(
             (
                 r
@@ -252,11 +295,14 @@ class ScanGroup:
                 if r.status is Status.ACCEPTED
                 and r.direction is Direction.IN
                 and r.zone_id == p.policy.zone_id
-                and r.order < (p.ordered_at, p.item.hlc, p.item.id)
+                and r.order < here
             ),
             key=lambda r: r.order,
         )
         related = [entries[-1].id] if entries else []
+        if not related and p.row is not None:  # its stored readings were not loaded
+            earlier = last_entry(self.conn, p.row.id, p.policy.zone_id, p.ordered_at)
+            related = [earlier] if earlier else []
         return open_conflict(
             self.conn,
             organization_id=self.ctx.organization_id,

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlmodel import Session
 
 from shared.conflicts import ConflictStatus
@@ -28,6 +29,8 @@ __all__ = [
     "Policies",
     "Refold",
     "chunks",
+    "last_entry",
+    "last_readings",
     "load_timelines",
     "timed",
     "write_refolds",
@@ -141,6 +144,43 @@ def load_timelines(
     for row in rows:
         timelines[row.attendee_id].append(timed(row, policies.policy(row.checkpoint_id)))
     return timelines
+
+
+def last_readings(conn: Connection, attendee_ids: Iterable[str]) -> dict[str, datetime]:
+    """When each attendee's latest non-voided reading happened (corrected time), for those that
+    have any."""
+    latest: dict[str, datetime] = {}
+    when = func.coalesce(SCANS.c.ordered_at, SCANS.c.scanned_at)
+    for chunk in chunks(sorted(set(attendee_ids))):
+        for row in conn.execute(
+            select(SCANS.c.attendee_id, func.max(when))
+            .where(SCANS.c.attendee_id.in_(chunk), SCANS.c.voided.is_(False))
+            .group_by(SCANS.c.attendee_id)
+        ):
+            if row[1] is not None:
+                latest[row[0]] = row[1]
+    return latest
+
+
+def last_entry(
+    conn: Connection, attendee_id: str, zone_id: str | None, before: datetime
+) -> str | None:
+    """The attendee's latest accepted entry into `zone_id` before `before`, if any (a
+    conflict names it beside the admission it questions)."""
+    row = conn.execute(
+        select(SCANS.c.id)
+        .where(
+            SCANS.c.attendee_id == attendee_id,
+            SCANS.c.voided.is_(False),
+            SCANS.c.status == Status.ACCEPTED.value,
+            SCANS.c.direction == Direction.IN.value,
+            SCANS.c.zone_id == zone_id if zone_id is not None else SCANS.c.zone_id.is_(None),
+            func.coalesce(SCANS.c.ordered_at, SCANS.c.scanned_at) < before,
+        )
+        .order_by(func.coalesce(SCANS.c.ordered_at, SCANS.c.scanned_at).desc(), SCANS.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else str(row.id)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from sync_server.models import (
     WebhookMessage,
 )
 from sync_server.models.base import new_id
+from sync_server.security import SecretBox
 from sync_server.webhooks.ssrf import UnsafeUrl, check_url
 
 __all__ = [
@@ -102,9 +103,14 @@ def owned_endpoint(session: Session, *, organization_id: str, endpoint_id: str) 
 
 
 def create_endpoint(
-    session: Session, *, organization_id: str, fields: EndpointFields, allow_private: bool
-) -> WebhookEndpoint:
-    """A new endpoint; its `secret` (``whsec_…``) is the one to show the caller, once."""
+    session: Session,
+    *,
+    organization_id: str,
+    fields: EndpointFields,
+    allow_private: bool,
+    box: SecretBox,
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its secret (``whsec_…``, to show the caller once; stored sealed)."""
     _checked_url(fields.url, allow_private=allow_private)
     _checked_event_ids(session, organization_id, fields.event_ids)
     endpoint = WebhookEndpoint(
@@ -115,11 +121,11 @@ def create_endpoint(
         event_ids=list(fields.event_ids),
         description=fields.description,
         active=fields.active,
-        secret=new_secret(os.urandom(32)),
+        secret=box.seal(secret := new_secret(os.urandom(32))),
     )
     session.add(endpoint)
     session.commit()
-    return endpoint
+    return endpoint, secret
 
 
 def update_endpoint(
@@ -154,15 +160,19 @@ def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
     session.commit()
 
 
-def rotate_secret(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> str:
-    """A new secret (answered once); the old one still signs for `PREVIOUS_SECRET_GRACE`."""
+def rotate_secret(
+    session: Session, endpoint: WebhookEndpoint, *, now: datetime, box: SecretBox
+) -> str:
+    """A new secret (answered once, stored sealed); the old one still signs for
+    `PREVIOUS_SECRET_GRACE`."""
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_until = now + PREVIOUS_SECRET_GRACE
-    endpoint.secret = new_secret(os.urandom(32))
+    secret = new_secret(os.urandom(32))
+    endpoint.secret = box.seal(secret)
     endpoint.updated_at = now
     session.add(endpoint)
     session.commit()
-    return endpoint.secret
+    return secret
 
 
 def send_test(session: Session, endpoint: WebhookEndpoint) -> str:

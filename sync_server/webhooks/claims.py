@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, Table, and_, or_, select, text, updat
 from sync_server.db import utcnow
 from sync_server.models import WebhookDelivery, WebhookEndpoint, WebhookFanout, WebhookMessage
 from sync_server.models.webhooks import DUE_CONDITION
+from sync_server.security import SecretBox
 from sync_server.webhooks.outbox import (
     FAN_OUT_BATCH,
     SENDING_COLUMNS,
@@ -132,6 +133,7 @@ class Claimer:
     schedule: list[float]
     claim_for: timedelta
     sender: str
+    box: SecretBox  # opens the endpoints' sealed signing secrets
 
     # -- claiming --------------------------------------------------------------------------
     def claim(self, limit: int) -> list[Job]:
@@ -238,7 +240,7 @@ class Claimer:
                 .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
                 .where(DELIVERIES.c.id.in_(ids))
             ).all()
-        return [_job(r, now) for r in details]
+        return [_job(r, now, self.box) for r in details]
 
     def _turn(self, pending: Sequence[Attempted], room: int, limit: int, flight: Flight) -> Turn:
         """One turn's transaction: record `pending`, fan out new messages (those of their
@@ -266,7 +268,7 @@ class Claimer:
                 claimed, drained = self._lock_due(conn, limit - len(fresh), flight, taken)
                 drained = drained and all_fresh
         fresh = [d for d in fresh if d["message_id"] in messages and d["endpoint_id"] in endpoints]
-        return Turn(plan, fresh, claimed, drained, now)
+        return Turn(plan, fresh, claimed, drained, now, self.box)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,9 +281,10 @@ class Turn:
     claimed: list[str]
     drained: bool
     now: datetime
+    box: SecretBox
 
     def fresh_jobs(self) -> list[Job]:
-        return [_fresh_job(row, self.plan, self.now) for row in self.fresh]
+        return [_fresh_job(row, self.plan, self.now, self.box) for row in self.fresh]
 
 
 class _Candidate(NamedTuple):
@@ -290,16 +293,16 @@ class _Candidate(NamedTuple):
     failing_since: datetime | None
 
 
-def _fresh_job(delivery: dict[str, Any], plan: FanOut, now: datetime) -> Job:
+def _fresh_job(delivery: dict[str, Any], plan: FanOut, now: datetime, box: SecretBox) -> Job:
     """The job of a delivery written already claimed by this dispatcher's fan-out."""
     message_id, endpoint_id = delivery["message_id"], delivery["endpoint_id"]
     body, endpoint = plan.bodies[message_id], plan.endpoints[endpoint_id]
-    return _job_of(delivery["id"], 0, message_id, body, endpoint_id, endpoint, now)
+    return _job_of(delivery["id"], 0, message_id, body, endpoint_id, endpoint, now, box)
 
 
-def _job(row: Any, now: datetime) -> Job:
+def _job(row: Any, now: datetime, box: SecretBox) -> Job:
     """The job of a claimed delivery's row (`Dispatcher._jobs`)."""
-    return _job_of(row.id, row.attempts, row.message_id, row.body, row.endpoint_id, row, now)
+    return _job_of(row.id, row.attempts, row.message_id, row.body, row.endpoint_id, row, now, box)
 
 
 def _job_of(
@@ -310,13 +313,14 @@ def _job_of(
     endpoint_id: str,
     endpoint: Any,
     now: datetime,
+    box: SecretBox,
 ) -> Job:
-    """A job from a delivery and its endpoint's `SENDING_COLUMNS`; the previous secret signs
-    too while its rotation window lasts."""
-    secrets: tuple[str, ...] = (endpoint.secret,)
+    """A job from a delivery and its endpoint's `SENDING_COLUMNS` (secrets opened from their
+    sealed form); the previous secret signs too while its rotation window lasts."""
+    secrets: tuple[str, ...] = (box.open(endpoint.secret),)
     until = endpoint.previous_secret_until
     if endpoint.previous_secret and until and until > now:
-        secrets = (endpoint.secret, endpoint.previous_secret)
+        secrets = (*secrets, box.open(endpoint.previous_secret))
     return Job(
         delivery_id,
         attempts,

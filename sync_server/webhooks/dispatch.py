@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_server.db import utcnow
+from sync_server.security import SecretBox
 from sync_server.settings import Settings
 from sync_server.webhooks.claims import Claimer, Flight
 from sync_server.webhooks.recording import Attempted, Job, Outcome, record
@@ -62,6 +63,7 @@ class Dispatcher(Claimer):
         self.engine = engine
         self.reader = engine.execution_options(sqlite_immediate=False)
         self.settings = settings
+        self.box = SecretBox(settings.secret())
         self.schedule = parse_schedule(settings.webhook_retry_schedule)
         self.claim_for = timedelta(seconds=settings.webhook_claim_seconds)
         self.concurrency = concurrency or settings.webhook_concurrency

@@ -78,11 +78,13 @@ def make_settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
 
 
 @contextmanager
-def live_api(db_url: str, tmp_path: Path, **extra: Any) -> Iterator[Api]:
-    """The app with `make_settings(db_url, tmp_path, **extra)`, migrated, on a real uvicorn."""
+def live_api(db_url: str, tmp_path: Path, *, migrate: bool = True, **extra: Any) -> Iterator[Api]:
+    """The app with `make_settings(db_url, tmp_path, **extra)`, migrated (unless `migrate` is
+    False: a database that cannot be), on a real uvicorn."""
     settings = make_settings(db_url, tmp_path, **extra)
     app = create_app(settings)
-    upgrade(app.state.engine)
+    if migrate:
+        upgrade(app.state.engine)
     live = serve(app)
     try:
         yield Api(app, live, settings)

@@ -42,6 +42,7 @@ def replay_with_deltas(readings: list[Reading]) -> tuple[History, list[int]]:
     )
     return timeline.history, [step.delta for step in timeline.steps]
 
+
 NOW = datetime(2026, 5, 15, 21, 0, tzinfo=UTC)
 CP = CheckpointPolicy("cp_a", "evt_1", zone_id="zone_main")
 TICKET = Ticket("att_1", "evt_1", "general", tags=frozenset({"press"}), first_name="Ana")

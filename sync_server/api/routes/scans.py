@@ -109,7 +109,7 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Resp
         principal = _authorize_scan(request, response)  # the key first, then the body
         try:
             parsed = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise RequestValidationError(
                 [
                     {

@@ -149,16 +149,21 @@ def catalog(principal: WebhookAdmin) -> Catalog:
 
 @router.post("", status_code=201, operation_id="create_webhook")
 def create(
-    body: WebhookCreate, principal: WebhookAdmin, session: SessionDep, settings: SettingsDep
+    body: WebhookCreate,
+    principal: WebhookAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> WebhookEndpointCreated:
     """A new endpoint; `secret` is in this answer only."""
-    endpoint = service.create_endpoint(
+    endpoint, secret = service.create_endpoint(
         session,
         organization_id=principal.organization_id,
         fields=service.EndpointFields(**body.model_dump()),
         allow_private=settings.webhook_allow_private,
+        box=request.app.state.box,
     )
-    return WebhookEndpointCreated(**_public(endpoint).model_dump(), secret=endpoint.secret)
+    return WebhookEndpointCreated(**_public(endpoint).model_dump(), secret=secret)
 
 
 @router.get("", operation_id="list_webhooks")
@@ -220,12 +225,14 @@ def test(webhook_id: str, principal: WebhookAdmin, session: SessionDep) -> Queue
 
 
 @router.post("/{webhook_id}/rotate-secret", operation_id="rotate_webhook_secret")
-def rotate(webhook_id: str, principal: WebhookAdmin, session: SessionDep) -> WebhookSecretRotated:
+def rotate(
+    webhook_id: str, principal: WebhookAdmin, session: SessionDep, request: Request
+) -> WebhookSecretRotated:
     """A new secret, shown once; the previous one keeps signing for 24 hours."""
     endpoint = service.owned_endpoint(
         session, organization_id=principal.organization_id, endpoint_id=webhook_id
     )
-    secret = service.rotate_secret(session, endpoint, now=utcnow())
+    secret = service.rotate_secret(session, endpoint, now=utcnow(), box=request.app.state.box)
     return WebhookSecretRotated(
         **_public(endpoint).model_dump(),
         secret=secret,
