@@ -40,6 +40,17 @@ def reading(
     }
 
 
+def push_in_two(gate: httpx.Client, items: list[dict[str, Any]]) -> None:
+    """Push `items` in two batches; every one must be applied."""
+    half = len(items) // 2
+    for batch in (items[:half], items[half:]):
+        r = gate.post(
+            "/v1/sync/push", json={"device_time": datetime.now(UTC).isoformat(), "scans": batch}
+        )
+        assert r.status_code == 200, r.text
+        assert all(x["status"] == "applied" for x in r.json()["results"])
+
+
 def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
     with bench_server(db_url, data_dir) as (live, key):
         admin = httpx.Client(
@@ -107,12 +118,7 @@ def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
             for i in range(n)
         ]
         t = time.perf_counter()
-        for half in (items[: n // 2], items[n // 2 :]):
-            r = gate.post(
-                "/v1/sync/push", json={"device_time": datetime.now(UTC).isoformat(), "scans": half}
-            )
-            assert r.status_code == 200, r.text
-            assert all(x["status"] == "applied" for x in r.json()["results"])
+        push_in_two(gate, items)
         spread = time.perf_counter() - t
         print(f"[{label}] push: {n:,} offline readings in 2 batches in {spread:.2f} s")
 
@@ -132,12 +138,7 @@ def run(db_url: str, data_dir: Path, attendees: int, label: str) -> None:
             for i in range(n)
         ]
         t = time.perf_counter()
-        for half in (items[: n // 2], items[n // 2 :]):
-            r = gate.post(
-                "/v1/sync/push", json={"device_time": datetime.now(UTC).isoformat(), "scans": half}
-            )
-            assert r.status_code == 200, r.text
-            assert all(x["status"] == "applied" for x in r.json()["results"])
+        push_in_two(gate, items)
         deep = time.perf_counter() - t
         print(
             f"[{label}] push: {n:,} readings of {len(people)} attendees (in/out) in 2 batches "

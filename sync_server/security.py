@@ -96,6 +96,10 @@ class SecretBox:
             try:
                 plain = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], _SEAL_INFO)
             except InvalidTag:
-                raise ValueError("cannot open a sealed secret: wrong server secret") from None
+                raise ValueError(
+                    "cannot open a sealed webhook secret: this process's server secret is not "
+                    "the one that sealed it (DOORCHECK_SECRET_KEY must be the same for every "
+                    "server and worker)"
+                ) from None
             self._opened[stored] = plain.decode()
         return self._opened[stored]

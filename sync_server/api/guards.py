@@ -13,39 +13,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync_server.api.middleware import send_json
 from sync_server.errors import RETRY_AFTER_S, error_body
 
 __all__ = ["CatchAll", "WriterGate"]
 
 log = logging.getLogger("doorcheck.server")
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-async def _send_json(
-    send: Send,
-    status: int,
-    body: dict[str, object],
-    extra: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
-) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                (b"cache-control", b"private, no-store"),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
 
 
 class CatchAll:
@@ -71,7 +49,7 @@ class CatchAll:
             if started:  # too late for an answer: the connection cannot be trusted any more
                 raise
             body = error_body("internal_error", "Something went wrong on our side")
-            await _send_json(send, 500, body)
+            await send_json(send, 500, body)
 
 
 class WriterGate:
@@ -93,7 +71,7 @@ class WriterGate:
             await asyncio.wait_for(self._gate.acquire(), self.wait_s)
         except TimeoutError:
             body = error_body("unavailable", "The database is busy: try again in a moment")
-            await _send_json(send, 503, body, [(b"retry-after", str(RETRY_AFTER_S).encode())])
+            await send_json(send, 503, body, ((b"retry-after", str(RETRY_AFTER_S).encode()),))
             return
         try:
             await self.app(scope, receive, send)

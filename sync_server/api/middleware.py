@@ -12,24 +12,35 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_server.errors import error_body
 
-__all__ = ["BodyLimit", "NoNulInUrl", "NoStore"]
+__all__ = ["BodyLimit", "NoNulInUrl", "NoStore", "send_json"]
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps(error_body(code, message)).encode()
+async def send_json(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Answer with a JSON body from plain ASGI (the envelope, or anything else)."""
+    data = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", str(len(data)).encode()),
                 (b"cache-control", b"private, no-store"),
-                (b"connection", b"close"),
+                *headers,
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    # the rest of the body is not read: the connection cannot be reused
+    await send_json(send, status, error_body(code, message), ((b"connection", b"close"),))
 
 
 async def _send_413(send: Send, limit: int) -> None:

@@ -156,3 +156,58 @@ def test_a_database_that_is_gone_answers_503(tmp_path: Path) -> None:
         assert scan.headers["retry-after"]
         assert httpx.get(f"{api.url}/healthz").status_code == 200
         assert httpx.get(f"{api.url}/readyz", timeout=30).status_code == 503
+
+
+def test_pushes_during_a_held_lock_are_refused_whole_then_applied_once(
+    api: Api, org: Org, db_url: str
+) -> None:
+    """A device keeps uploading while the database is locked past the wait: each refused batch
+    is refused whole (503, nothing kept), the retry after the lock is applied, every reading
+    exactly once."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    venue = setup_event(org, zone_capacity=None)
+    people = [add_attendee(org, venue["id"], first_name=f"P{i}") for i in range(40)]
+    code = org.client.post("/v1/devices", json={"name": "Busy"}).json()["enrollment_code"]
+    token = httpx.post(f"{api.url}/v1/devices/enroll", json={"code": code, "name": "B"}).json()[
+        "device_token"
+    ]
+    device = httpx.Client(
+        base_url=api.url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    )
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    batches = [
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "event_id": venue["id"],
+                "checkpoint_id": venue["gate_a"]["id"],
+                "code": person["qr"],
+                "scanned_at": (start + timedelta(seconds=n * 10 + i)).isoformat(),
+                "hlc": f"{n:05d}{i:05d}-00001-busy",
+                "device_verdict": {"status": "accepted", "reason": "ok"},
+            }
+            for i, person in enumerate(people[n * 10 : n * 10 + 10])
+        ]
+        for n in range(4)
+    ]
+
+    def push(batch: list[Any]) -> httpx.Response:
+        body = {"device_time": datetime.now(UTC).isoformat(), "scans": batch}
+        return device.post("/v1/sync/push", json=body)
+
+    refused = []
+    with write_lock_held(db_url):
+        for batch in batches[:2]:
+            refused.append(push(batch))
+    assert [r.status_code for r in refused] == [503, 503], [r.text for r in refused]
+    assert all(r.headers["retry-after"] for r in refused)
+    stored = org.client.get(f"/v1/events/{venue['id']}/scans", params={"limit": 100}).json()
+    assert stored["data"] == []  # refused whole: nothing kept
+    answers = [push(batch) for batch in batches] + [push(batches[0])]  # and one retried twice
+    assert [a.status_code for a in answers] == [200] * 5
+    assert {r["status"] for a in answers[:4] for r in a.json()["results"]} == {"applied"}
+    assert {r["status"] for r in answers[4].json()["results"]} == {"duplicate"}
+    stored = org.client.get(f"/v1/events/{venue['id']}/scans", params={"limit": 100}).json()
+    assert len(stored["data"]) == 40 and len({s["id"] for s in stored["data"]}) == 40
