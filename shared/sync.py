@@ -21,12 +21,16 @@ from shared.kinds import AttendeeStatus, CheckpointDirection, Direction, Reason,
 from shared.policy import CheckpointPolicy, checkpoint_policy
 
 __all__ = [
+    "DEVICE_DATA_TTL_HOURS",
     "MAX_BATCH",
+    "MAX_DEVICE_DATA_TTL_HOURS",
     "MAX_PULL_LIMIT",
+    "PENDING_HEADER",
     "PULL_PAGE",
     "PUSH_ENVELOPE",
     "PUSH_RESPONSE",
     "SYNC_EVENTS",
+    "WIPE_REPORT",
     "AttendeeRow",
     "CheckpointRow",
     "DeviceVerdict",
@@ -43,6 +47,8 @@ __all__ = [
     "ServerVerdict",
     "SyncEvents",
     "TicketTypeRow",
+    "WipeReason",
+    "WipeReport",
     "WireError",
     "ZoneRow",
     "ZoneState",
@@ -54,6 +60,26 @@ __all__ = [
 
 MAX_BATCH = 5000
 MAX_PULL_LIMIT = 5000
+DEVICE_DATA_TTL_HOURS = 48
+MAX_DEVICE_DATA_TTL_HOURS = 24 * 365
+PENDING_HEADER = "X-Doorcheck-Pending"  # each sync request: how many items the device queues
+
+
+class WipeReason(StrEnum):
+    """Why a gate erased its data (`POST /v1/sync/wiped`)."""
+
+    ORGANIZER = "organizer"  # POST /v1/devices/{id}/wipe
+    REVOKED = "revoked"
+    PIN = "pin"  # 10 wrong door PINs
+    EXPIRED = "expired"  # device_data_ttl_hours passed
+
+
+class WipeReport(Struct, frozen=True, kw_only=True):
+    """What a gate tells the server once it erased its data: why, and how many of its readings
+    and registrations were still queued (lost with the wipe)."""
+
+    reason: WipeReason
+    pending: Annotated[int, Meta(ge=0, le=10_000_000)] = 0
 
 # Text a device sends is stored: no NUL (PostgreSQL refuses it), on either engine, so that the same
 # item gets the same answer everywhere. A scanned `code` may hold anything (it is only resolved,
@@ -87,6 +113,14 @@ class EventRow(_Wire, frozen=True):
     timezone: str = "UTC"
     capacity: int | None = None
     status: str = "published"
+    # What a lost gate may expose (SPEC section 10; docs/scanner.md, "A lost gate"): a gate
+    # erases the event's attendee data `device_data_ttl_hours` after its end (or after its last
+    # sync for an event without an end) unless a sync renews it; asks for a door PIN at start
+    # when `require_device_pin`; receives attendees' emails (and searches by them) only when
+    # `gate_email`.
+    device_data_ttl_hours: int = DEVICE_DATA_TTL_HOURS
+    require_device_pin: bool = False
+    gate_email: bool = False
 
 
 class TicketTypeRow(_Wire, frozen=True):
@@ -281,6 +315,7 @@ PULL_PAGE = msgspec.json.Decoder(PullPage)
 SYNC_EVENTS = msgspec.json.Decoder(SyncEvents)
 PUSH_ENVELOPE = msgspec.json.Decoder(PushEnvelope)
 PUSH_RESPONSE = msgspec.json.Decoder(PushResponse)
+WIPE_REPORT = msgspec.json.Decoder(WipeReport)
 _ITEMS: dict[type[Any], msgspec.json.Decoder[Any]] = {
     ScanItem: msgspec.json.Decoder(ScanItem),
     RegistrationItem: msgspec.json.Decoder(RegistrationItem),
