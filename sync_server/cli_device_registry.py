@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import typer
 
@@ -65,6 +65,7 @@ class Registry(Protocol):
     def create(self, name: str) -> dict[str, Any]: ...
     def devices(self) -> list[dict[str, Any]]: ...
     def revoke(self, device_id: str) -> None: ...
+    def wipe(self, device_id: str) -> dict[str, Any]: ...
 
 
 @contextmanager
@@ -133,8 +134,8 @@ class _Remote:
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
             raise fail(f"the server answered HTTP {response.status_code} without an explanation")
-        if error.get("code") == "not_found" and method == "DELETE":
-            raise fail(f"no such device: {path.rsplit('/', 1)[-1]}")
+        if error.get("code") == "not_found" and path.startswith("/v1/devices/"):
+            raise fail(f"no such device: {unquote(path.split('/')[3])}")
         raise fail(
             f"the server refused ({response.status_code} {error.get('code')}): "
             f"{error.get('message')}"
@@ -158,6 +159,10 @@ class _Remote:
 
     def revoke(self, device_id: str) -> None:
         self._call("DELETE", f"/v1/devices/{quote(device_id, safe='')}")
+
+    def wipe(self, device_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("POST", f"/v1/devices/{quote(device_id, safe='')}/wipe")
+        return body
 
 
 # --- on a database ----------------------------------------------------------------------------
@@ -244,15 +249,24 @@ class _Local:
         )
         return [_public(device) for device in self.session.exec(query)]
 
-    def revoke(self, device_id: str) -> None:
+    def _device(self, device_id: str) -> Any:
         from sync_server.models import Device
-        from sync_server.services.devices import revoke_device
 
         device = self.session.get(Device, device_id) if len(device_id) <= 40 else None
         wrong_org = device is not None and self.source.org not in (None, device.organization_id)
         if device is None or wrong_org:
             raise fail(f"no such device: {device_id}")
-        revoke_device(self.session, device)
+        return device
+
+    def revoke(self, device_id: str) -> None:
+        from sync_server.services.devices import revoke_device
+
+        revoke_device(self.session, self._device(device_id))
+
+    def wipe(self, device_id: str) -> dict[str, Any]:
+        from sync_server.services.devices import request_wipe
+
+        return _public(request_wipe(self.session, self._device(device_id)))
 
 
 def _public(device: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""`doorcheck devices create|list|revoke`: scanner enrolment for admins in a terminal, the commands
-and what they print (the server or database they work on: `cli_device_registry`).
+"""`doorcheck devices create|list|revoke|wipe`: scanner enrolment for admins in a terminal, the
+commands and what they print (the server or database they work on: `cli_device_registry`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from sync_server.cli_device_registry import DEFAULT_SERVER_URL, Source, open_reg
 
 __all__ = ["devices_app"]
 
-devices_app = typer.Typer(help="Enrol, list and revoke scanner devices.", no_args_is_help=True)
+devices_app = typer.Typer(
+    help="Enrol, list, revoke and wipe scanner devices.", no_args_is_help=True
+)
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Server URL (needs --api-key).", show_default=False)
@@ -111,6 +113,31 @@ def revoke(
     typer.echo(f"revoked {device_id}")
 
 
+@devices_app.command("wipe")
+def wipe(
+    device_id: Annotated[str, typer.Argument(help="The device id (dev_…).", show_default=False)],
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+    db: DbOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Order a lost device to erase its data: at its next contact it pushes nothing more, erases
+    its attendees, readings and key, and confirms (see `devices list`)."""
+    with open_registry(Source(server, api_key, db, org)) as registry:
+        device = registry.wipe(device_id)
+    if as_json:
+        typer.echo(json.dumps(device))
+        return
+    if device.get("wipe_confirmed_at"):
+        typer.echo(f"{device_id} already {_wipe_state(device)}")
+        return
+    typer.echo(
+        f"wipe of {device_id} requested {_when(device.get('wipe_requested_at'))}: "
+        "it erases its data at its next contact"
+    )
+
+
 # --- output -----------------------------------------------------------------------------------
 
 
@@ -156,6 +183,17 @@ def _status(device: dict[str, Any]) -> Any:
     return Text(status, style=style)
 
 
+def _wipe_state(device: dict[str, Any]) -> str:
+    """Where the device's wipe stands, in one line ("—" when none was asked or confirmed)."""
+    confirmed, requested = device.get("wipe_confirmed_at"), device.get("wipe_requested_at")
+    if confirmed:
+        lost = device.get("pending_uploads") or 0
+        return f"wiped {_when(confirmed)} ({device.get('wipe_reason')}, {lost} uploads lost)"
+    if requested:
+        return f"requested {_when(requested)}, not yet confirmed"
+    return "—"
+
+
 def _offset(milliseconds: int | None) -> str:
     if milliseconds is None:
         return "—"
@@ -175,7 +213,7 @@ def _show_devices(devices: list[dict[str, Any]]) -> None:
         return
     table = Table(title=f"Devices ({len(devices)})")
     table.add_column("id", no_wrap=True, min_width=max(len(str(d["id"])) for d in devices))
-    for header in ("name", "status", "last seen", "app version", "clock offset"):
+    for header in ("name", "status", "last seen", "app version", "clock offset", "wipe"):
         table.add_column(header)
     for device in devices:
         table.add_row(
@@ -185,5 +223,6 @@ def _show_devices(devices: list[dict[str, Any]]) -> None:
             _when(device.get("last_seen_at")),
             Text(device.get("app_version") or "—"),
             _offset(device.get("clock_offset_ms")),
+            Text(_wipe_state(device)),
         )
     console.print(table)

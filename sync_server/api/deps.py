@@ -1,17 +1,19 @@
 """Route dependencies that read like prose: `SessionDep`, `Principal` with its scopes, `EventDep`.
 
 Ownership is checked here once: a resource of another organization answers 404 exactly like a
-missing one.
+missing one. A device whose wipe was ordered answers 410 `device_wiped` on every route but the
+one that confirms the wipe (`WipingDevice`), which alone also takes a revoked device's token.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from sqlalchemy import Table, bindparam, update
@@ -19,6 +21,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+from shared.sync import PENDING_HEADER
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
 from sync_server.models import ApiKey, Device, Event
@@ -38,6 +41,7 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "WebhookAdmin",
+    "WipingDevice",
     "Writer",
     "owned",
     "owned_event",
@@ -66,13 +70,27 @@ _LOOKUPS = {  # built once: statement construction costs more than the query
             _DEVICES.c.organization_id,
             _DEVICES.c.revoked_at,
             _DEVICES.c.last_seen_at,
+            _DEVICES.c.wipe_requested_at,
+            _DEVICES.c.wipe_confirmed_at,
+            _DEVICES.c.pending_uploads,
         ).where(_DEVICES.c.token_hash == bindparam("digest")),
         update(_DEVICES)
         .where(_DEVICES.c.id == bindparam("b_id"))
         .values(last_seen_at=bindparam("b_now")),
     ),
 }
+_TOUCH_PENDING = (
+    update(_DEVICES)
+    .where(_DEVICES.c.id == bindparam("b_id"))
+    .values(
+        last_seen_at=bindparam("b_now"),
+        pending_uploads=bindparam("b_pending"),
+        pending_reported_at=bindparam("b_now"),
+    )
+)
 LAST_USED_GRANULARITY = timedelta(seconds=60)
+MAX_PENDING = 10_000_000  # as shared.sync.WipeReport.pending
+_PENDING_VALUE = re.compile(r"[0-9]{1,8}")
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -153,27 +171,86 @@ def _invalid() -> ApiError:
     )
 
 
-def _authenticate(request: Request) -> Principal:
+def _wiped() -> ApiError:
+    return ApiError(
+        410,
+        "device_wiped",
+        "This device was wiped by the organizer: erase its data and key, push nothing more, "
+        "then confirm with POST /v1/sync/wiped",
+    )
+
+
+def reported_pending(value: str | None) -> int | None:
+    """The `X-Doorcheck-Pending` count a device sent, or None when absent or not a count
+    (anything but 0..10,000,000 in plain digits is ignored, never an error)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not _PENDING_VALUE.fullmatch(value):
+        return None
+    count = int(value)
+    return count if count <= MAX_PENDING else None
+
+
+def _touch(request: Request, kind: str, row: Any) -> None:
+    """Record the caller's use: at most once a minute, except that a device's changed pending
+    count is stored at once (an unchanged one rides along with the once-a-minute write)."""
+    now = utcnow()
+    last = row[3]  # last_used_at or last_seen_at
+    stale = last is None or now - last > LAST_USED_GRANULARITY
+    pending = reported_pending(request.headers.get(PENDING_HEADER)) if kind == "device" else None
+    changed = pending is not None and pending != row.pending_uploads
+    if not (stale or changed):
+        return
+    statement = _TOUCH_PENDING if pending is not None else _LOOKUPS[kind][1]
+    values = {"b_id": row.id, "b_now": now, "b_pending": pending}
+    with request.app.state.engine.begin() as conn:
+        conn.execute(statement, values)
+
+
+def _authenticate(request: Request, *, wiping: bool = False) -> Principal:
     """Look the token up in a short read of its own (the request's session has not begun yet,
-    so recording last use cannot wait on the request's own SQLite write lock)."""
+    so recording last use cannot wait on the request's own SQLite write lock). With `wiping`
+    (the route a device confirms its wipe on) a device token is taken even when revoked or
+    ordered to wipe."""
     token = _bearer(request)
     kind = token_kind(token) if token else None
     if token is None or kind is None:
         raise _invalid()
     digest = hash_token(request.app.state.secret, token)
-    lookup, touch = _LOOKUPS[kind]
+    lookup, _ = _LOOKUPS[kind]
     with request.app.state.read_engine.connect() as conn:
         row = conn.execute(lookup, {"digest": digest}).first()
-    if row is None or row.revoked_at is not None:
+    if row is None:
+        raise _invalid()
+    if kind == "device" and wiping:
+        return Principal(row.organization_id, row.id, kind, frozenset({Scope.SCAN}))
+    if kind == "device" and row.wipe_requested_at is not None and row.wipe_confirmed_at is None:
+        _touch(request, kind, row)  # when the device heard the order, and what it still queued
+        raise _wiped()
+    if row.revoked_at is not None:
         raise _invalid()
     scopes = frozenset(row.scopes) if kind == "api_key" else frozenset({Scope.SCAN})
-    principal = Principal(row.organization_id, row.id, kind, scopes)
-    now = utcnow()
-    last = row[3]
-    if last is None or now - last > LAST_USED_GRANULARITY:
-        with request.app.state.engine.begin() as conn:
-            conn.execute(touch, {"b_id": row.id, "b_now": now})
-    return principal
+    _touch(request, kind, row)
+    return Principal(row.organization_id, row.id, kind, scopes)
+
+
+def _rate_limited(request: Request, response: Response, principal: Principal) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limit, remaining, reset = limiter.hit(principal.subject_id)
+    headers = {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(remaining, 0)),
+        "X-RateLimit-Reset": str(reset),
+    }
+    if remaining < 0:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many requests; slow down",
+            headers={**headers, "Retry-After": str(reset)},
+        )
+    response.headers.update(headers)
 
 
 def require(*scopes: Scope) -> Callable[..., Principal]:
@@ -181,21 +258,7 @@ def require(*scopes: Scope) -> Callable[..., Principal]:
 
     def dependency(request: Request, response: Response) -> Principal:
         principal = _authenticate(request)
-        limiter: RateLimiter = request.app.state.rate_limiter
-        limit, remaining, reset = limiter.hit(principal.subject_id)
-        headers = {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(remaining, 0)),
-            "X-RateLimit-Reset": str(reset),
-        }
-        if remaining < 0:
-            raise ApiError(
-                429,
-                "rate_limited",
-                "Too many requests; slow down",
-                headers={**headers, "Retry-After": str(reset)},
-            )
-        response.headers.update(headers)
+        _rate_limited(request, response, principal)
         if not any(principal.allows(scope) for scope in scopes):
             wanted = " or ".join(repr(s.value) for s in scopes)
             raise ApiError(403, "insufficient_scope", f"This key lacks the {wanted} scope")
@@ -204,12 +267,23 @@ def require(*scopes: Scope) -> Callable[..., Principal]:
     return dependency
 
 
+def wiping_device(request: Request, response: Response) -> Principal:
+    """The device confirming its wipe: its token is taken even when revoked or ordered to
+    wipe (a revoked gate erases itself and says so); an API key answers 403."""
+    principal = _authenticate(request, wiping=True)
+    _rate_limited(request, response, principal)
+    if principal.kind != "device":
+        raise ApiError(403, "insufficient_scope", "Only a device token can confirm a wipe")
+    return principal
+
+
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 Scanner = Annotated[Principal, Depends(require(Scope.SCAN))]
 ScanWriter = Annotated[Principal, Depends(require(Scope.WRITE, Scope.SCAN))]
 WebhookAdmin = Annotated[Principal, Depends(require(Scope.WEBHOOKS))]
+WipingDevice = Annotated[Principal, Depends(wiping_device)]
 
 
 M = TypeVar("M", bound=SQLModel)

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from shared.sync import WireError
 from sync_server.errors import ApiError
 
-__all__ = ["decode_body", "install_wire_schemas", "wire_openapi"]
+__all__ = ["decode_body", "install_wire_schemas", "wire_openapi", "wire_request_openapi"]
 
 _REF = "#/components/schemas/{name}"
 _COMPONENTS: dict[str, Any] = {}
@@ -36,6 +36,13 @@ def wire_openapi(response: type[Any], request: type[Any] | None = None) -> dict[
             "content": {"application/json": {"schema": schemas[1]}},
         }
     return extra
+
+
+def wire_request_openapi(request: type[Any]) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads `request` (its answer is a pydantic model)."""
+    (schema,), components = msgspec.json.schema_components([request], ref_template=_REF)
+    _COMPONENTS.update(components)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def install_wire_schemas(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""Scanner devices (enrolment, token, clock offset), door registrations and sync conflicts."""
+"""Scanner devices (enrolment, token, clock offset, remote wipe), door registrations and sync
+conflicts."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ class Device(SQLModel, table=True):
     app_version: str | None = Field(default=None, max_length=64)
     # device minus server, in ms: a tablet that believes it is 1970 is ~1.7e12 ms behind
     clock_offset_ms: int | None = Field(default=None, sa_type=BigInteger)
+    # remote wipe (POST /v1/devices/{id}/wipe, then the device's POST /v1/sync/wiped)
+    wipe_requested_at: datetime | None = time_field()
+    wipe_confirmed_at: datetime | None = time_field()
+    wipe_reason: str | None = Field(default=None, max_length=16)  # shared.sync.WipeReason
+    # readings + registrations the device last said it still queues (X-Doorcheck-Pending)
+    pending_uploads: int | None = None
+    pending_reported_at: datetime | None = time_field()
     created_at: datetime = time_field(nullable=False, default_now=True)
 
 

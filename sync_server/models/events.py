@@ -9,13 +9,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 from pydantic import Field as PField
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from shared.rules import CheckpointDirection
+from shared.sync import DEVICE_DATA_TTL_HOURS, MAX_DEVICE_DATA_TTL_HOURS
 from sync_server.models.base import Input, UTCDatetime, json_field, time_field
 
 __all__ = [
+    "DEVICE_SETTINGS",
     "Checkpoint",
     "CheckpointCreate",
     "CheckpointPublic",
@@ -56,6 +58,12 @@ def _check_window(start: datetime | None, end: datetime | None, what: str) -> No
         raise ValueError(f"{what} ends before it starts")
 
 
+# What a lost gate may expose (shared.sync.EventRow): how long a gate keeps the event's attendee
+# data without a sync, whether it asks for a door PIN, whether it receives attendees' emails.
+DEVICE_SETTINGS = ("device_data_ttl_hours", "require_device_pin", "gate_email")
+TtlHours = Annotated[int, PField(ge=1, le=MAX_DEVICE_DATA_TTL_HOURS)]
+
+
 class EventStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
@@ -70,6 +78,9 @@ class EventCreate(Input):
     timezone: TimeZoneName = "UTC"
     capacity: int | None = PField(default=None, ge=0, le=10_000_000)
     status: EventStatus = EventStatus.PUBLISHED
+    device_data_ttl_hours: TtlHours = DEVICE_DATA_TTL_HOURS
+    require_device_pin: bool = False
+    gate_email: bool = False
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -85,6 +96,9 @@ class EventUpdate(Input):
     timezone: TimeZoneName | None = None
     capacity: int | None = PField(default=None, ge=0, le=10_000_000)
     status: EventStatus | None = None
+    device_data_ttl_hours: TtlHours | None = None
+    require_device_pin: bool | None = None
+    gate_email: bool | None = None
 
 
 class Event(SQLModel, table=True):
@@ -106,6 +120,12 @@ class Event(SQLModel, table=True):
     change_seq: int = 0
     next_ticket_type_number: int = 1
     tombstone_floor: int = 0
+    device_data_ttl_hours: int = Field(
+        default=DEVICE_DATA_TTL_HOURS,
+        sa_column_kwargs={"server_default": text(str(DEVICE_DATA_TTL_HOURS))},
+    )
+    require_device_pin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    gate_email: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = time_field(nullable=False, default_now=True)
     updated_at: datetime = time_field(nullable=False, default_now=True)
 
@@ -121,6 +141,9 @@ class EventPublic(BaseModel):
     capacity: int | None
     status: str
     ticket_public_key: str
+    device_data_ttl_hours: int
+    require_device_pin: bool
+    gate_email: bool
     created_at: datetime
     updated_at: datetime
 

@@ -1,5 +1,6 @@
 """Scanner devices: one-time enrolment codes (hashed, expiring), the `dk_dev_…` token a code is
-traded for, revocation, and what the server learns of each device as it syncs.
+traded for, revocation, remote wipe (requested by an admin, confirmed by the device), and what
+the server learns of each device as it syncs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from shared import ids
+from shared.sync import WipeReport
 from sync_server.db import utcnow
 from sync_server.errors import ApiError
 from sync_server.models import Device
@@ -22,15 +24,18 @@ from sync_server.security import DEVICE_TOKEN_PREFIX, hash_token, new_token, pub
 __all__ = [
     "ENROLMENT_TTL",
     "Enrolment",
+    "confirm_wipe",
     "create_enrolment",
     "enroll",
     "normalize_enrolment_code",
     "pairing_uri",
     "record_sync",
+    "request_wipe",
     "revoke_device",
 ]
 
 ENROLMENT_TTL = timedelta(hours=24)
+_DEVICES = Device.__table__
 CODE_ALPHABET_BYTES = 10  # 80 bits, 16 base32 characters shown as XXXX-XXXX-XXXX-XXXX
 
 
@@ -114,6 +119,57 @@ def revoke_device(session: Session, device: Device) -> None:
         device.enrollment_code_hash = None
         session.add(device)
         session.commit()
+
+
+def request_wipe(session: Session, device: Device) -> Device:
+    """Order the device to erase its data at its next contact (every request with its token
+    answers 410 `device_wiped` from now on, until it confirms). Asking again keeps the first
+    time. The enrolment code of a device never enrolled is spent too."""
+    now = utcnow()
+    session.connection().execute(
+        update(_DEVICES)  # type: ignore[arg-type]
+        .where(
+            _DEVICES.c.id == device.id,  # type: ignore[attr-defined]
+            _DEVICES.c.wipe_requested_at.is_(None),  # type: ignore[attr-defined]
+        )
+        .values(wipe_requested_at=now, enrollment_code_hash=None)
+    )
+    session.commit()
+    session.refresh(device)
+    return device
+
+
+def confirm_wipe(session: Session, *, device_id: str, report: WipeReport) -> Device:
+    """The device erased its data (`report.reason`) with `report.pending` uploads still queued:
+    record it and revoke the device. Confirming again changes nothing (the first confirmation
+    stands), so a device whose answer was lost may retry."""
+    now = utcnow()
+    conn = session.connection()
+    table = _DEVICES
+    conn.execute(
+        update(table)  # type: ignore[arg-type]
+        .where(
+            table.c.id == device_id,  # type: ignore[attr-defined]
+            table.c.wipe_confirmed_at.is_(None),  # type: ignore[attr-defined]
+        )
+        .values(
+            wipe_confirmed_at=now,
+            wipe_reason=report.reason.value,
+            pending_uploads=report.pending,
+            pending_reported_at=now,
+            last_seen_at=now,
+            enrollment_code_hash=None,
+        )
+    )
+    conn.execute(
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.id == device_id, table.c.revoked_at.is_(None))  # type: ignore[attr-defined]
+        .values(revoked_at=now)
+    )
+    session.commit()
+    device = session.get(Device, device_id, populate_existing=True)
+    assert device is not None
+    return device
 
 
 def record_sync(

@@ -9,7 +9,8 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -17,9 +18,15 @@ from shared import ids
 from shared.tickets import EventKey, decrypt_private_key, encrypt_private_key, event_digest
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
-from sync_server.models import Checkpoint, Event, TicketType, Zone
+from sync_server.models import Attendee, Checkpoint, Event, TicketType, Zone
 from sync_server.models.base import new_id
-from sync_server.models.events import CheckpointCreate, CheckpointUpdate, EventCreate, EventUpdate
+from sync_server.models.events import (
+    DEVICE_SETTINGS,
+    CheckpointCreate,
+    CheckpointUpdate,
+    EventCreate,
+    EventUpdate,
+)
 
 __all__ = [
     "bump_seq",
@@ -27,6 +34,7 @@ __all__ = [
     "create_event",
     "event_private_key",
     "get_child",
+    "resend_attendees",
     "save_checkpoint",
     "update_child",
     "update_event",
@@ -71,9 +79,18 @@ def create_event(
     return event
 
 
+# The event's fields a gate receives (shared.sync.EventRow): a change to one of them moves the
+# event's change sequence, so a gate long-polling the event hears of it at once.
+GATE_FIELDS = frozenset(
+    {"name", "slug", "starts_at", "ends_at", "timezone", "capacity", "status", *DEVICE_SETTINGS}
+)
+
+
 def update_event(session: Session, event: Event, data: EventUpdate) -> Event:
+    """Apply a PATCH. A change a gate must hear of moves the event's change sequence; a change of
+    `gate_email` re-sends every attendee (with or without their email) to every gate."""
     changes = data.model_dump(exclude_unset=True)
-    for name in ("name", "slug", "timezone", "status"):
+    for name in ("name", "slug", "timezone", "status", *DEVICE_SETTINGS):
         if name in changes and changes[name] is None:
             raise ApiError(
                 422,
@@ -89,10 +106,15 @@ def update_event(session: Session, event: Event, data: EventUpdate) -> Event:
             "the event ends before it starts",
             [{"field": "ends_at", "code": "window", "message": "ends before it starts"}],
         )
+    changed = {name for name, value in changes.items() if getattr(event, name) != value}
     for name, value in changes.items():
         setattr(event, name, value)
     event.updated_at = utcnow()
     session.add(event)
+    if "gate_email" in changed:
+        resend_attendees(session, event.id)
+    elif changed & GATE_FIELDS:
+        bump_seq(session, event.id)
     _commit(session, "An event with this slug already exists", "slug")
     return event
 
@@ -120,6 +142,36 @@ def bump_seq(session: Session, event_id: str, count: int = 1) -> int:
     the transaction ends, so sequence numbers commit in order); answers the last one."""
     result = session.connection().execute(_BUMP_SEQ, {"b_id": event_id, "b_count": count})
     return int(result.scalar_one())
+
+
+_ATTENDEES = Attendee.__table__
+_SEQ_SPAN = sa_select(
+    func.min(_ATTENDEES.c.seq),  # type: ignore[attr-defined]
+    func.max(_ATTENDEES.c.seq),  # type: ignore[attr-defined]
+).where(_ATTENDEES.c.event_id == bindparam("b_id"))  # type: ignore[attr-defined]
+_SHIFT_SEQ = (
+    update(_ATTENDEES)
+    .where(_ATTENDEES.c.event_id == bindparam("b_id"))  # type: ignore[attr-defined]
+    .values(seq=_ATTENDEES.c.seq + bindparam("b_shift"))  # type: ignore[attr-defined]
+)
+
+
+def resend_attendees(session: Session, event_id: str) -> int:
+    """Give every attendee of the event a new change sequence number after the event's head, in
+    their order (one UPDATE), so that the next pull of every gate carries them all again: what a
+    gate may hold of them changed (`gate_email`). Answers the new head.
+
+    The numbers move by `head + 1 - lowest`: they stay distinct and in order, above anything a
+    gate has seen, and the head grows by the span of the attendees' numbers, not by doubling."""
+    # Taking no number locks the event row: no other number is handed out until the commit.
+    head = bump_seq(session, event_id, 0)
+    conn = session.connection()
+    lowest, highest = conn.execute(_SEQ_SPAN, {"b_id": event_id}).one()
+    if lowest is None:
+        return bump_seq(session, event_id)
+    shift = head + 1 - int(lowest)
+    conn.execute(_SHIFT_SEQ, {"b_id": event_id, "b_shift": shift})
+    return bump_seq(session, event_id, int(highest) + shift - head)
 
 
 def get_child(session: Session, model: type[T], event: Event, child_id: str) -> T:

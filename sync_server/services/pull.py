@@ -1,5 +1,7 @@
 """Device pulls: an event's configuration plus the attendees changed after a cursor (the event's
 change sequence, never a timestamp), with tombstones for deletions, as `shared.sync` wire values.
+A gate receives what the door shows and decides with: an attendee's email only when the event's
+`gate_email` is on.
 
 Attendee rows are built straight from SQL rows (no ORM objects): a first pull of 100,000
 attendees must stay within a few seconds.
@@ -98,8 +100,9 @@ _PULLED = (
 )
 
 
-def _attendee(row: Any, slugs: dict[str, str]) -> AttendeeRow:
-    """One attendee row as the wire carries it (most were never scanned: their state is `{}`)."""
+def _attendee(row: Any, slugs: dict[str, str], with_email: bool) -> AttendeeRow:
+    """One attendee row as the wire carries it (most were never scanned: their state is `{}`);
+    without `with_email`, no email (left out of the row)."""
     (aid, code, qr, status, type_id, tags, first, last, email, vfrom, vuntil, state, seq) = row
     stored = _STATE.decode(state) if state and state != "{}" else _NO_STATE
     return AttendeeRow(
@@ -112,7 +115,7 @@ def _attendee(row: Any, slugs: dict[str, str]) -> AttendeeRow:
         tags=_TAGS.decode(tags) if tags and tags != "[]" else [],
         first_name=first,
         last_name=last,
-        email=email,
+        email=email if with_email else None,
         valid_from=vfrom,
         valid_until=vuntil,
         zones=stored.zones,
@@ -135,7 +138,8 @@ def pull_page(conn: Connection, event: Any, cursor: int | None, limit: int) -> P
         .order_by(ATTENDEES.c.seq)
         .limit(limit + 1)
     ).all()
-    items = [_attendee(r, slugs) for r in rows]
+    with_email = bool(event.gate_email)
+    items = [_attendee(r, slugs, with_email) for r in rows]
     if cursor is not None:  # a first pull is a snapshot: deletions before it do not matter
         gone = conn.execute(
             select(TOMBSTONES.c.id, TOMBSTONES.c.seq)

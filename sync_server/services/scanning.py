@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,7 @@ _EVENT = select(
     EVENTS.c.key_digest,
     EVENTS.c.ticket_public_key,
     EVENTS.c.name,
+    EVENTS.c.gate_email,
 ).where(EVENTS.c.id == bindparam("id"))
 _SCAN = select(SCANS).where(SCANS.c.id == bindparam("id"))
 _ZONE_LOCKED = (
@@ -172,9 +173,20 @@ def _scanned(row: Row[Any]) -> ScannedAttendee:
 def scan_online(
     session: Session, *, organization_id: str, checkpoint_id: str, request: ScanRequestData
 ) -> ScanOutcome:
-    """Decide one scan at a checkpoint and record it; commits."""
+    """Decide one scan at a checkpoint and record it; commits. A device (not an API key) sees
+    the attendee's email only when the event's `gate_email` is on, as in its pulls."""
     conn = session.connection()
     checkpoint, event = _checkpoint_and_event(conn, checkpoint_id, organization_id)
+    outcome = _scan(session, checkpoint, event, request)
+    if outcome.attendee is not None and request.device_id is not None and not event.gate_email:
+        outcome = replace(outcome, attendee=replace(outcome.attendee, email=None))
+    return outcome
+
+
+def _scan(
+    session: Session, checkpoint: Row[Any], event: Row[Any], request: ScanRequestData
+) -> ScanOutcome:
+    conn = session.connection()
     ref = CheckpointRef(checkpoint.id, checkpoint.event_id, checkpoint.zone_id)
     try:
         direction = effective_direction(

@@ -1,5 +1,5 @@
 """Devices: enrolment codes and pairing URIs for admins, the one-time enrolment for scanners,
-listing and revocation."""
+listing, revocation and remote wipe."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from sync_server.api.deps import Admin, SessionDep, owned
 from sync_server.api.pagination import Page, paginate
 from sync_server.models import Device
 from sync_server.models.base import Input
-from sync_server.services.devices import create_enrolment, enroll, revoke_device
+from sync_server.services.devices import (
+    create_enrolment,
+    enroll,
+    request_wipe,
+    revoke_device,
+)
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -38,6 +43,11 @@ class DevicePublic(BaseModel):
     last_seen_at: datetime | None
     app_version: str | None
     clock_offset_ms: int | None
+    wipe_requested_at: datetime | None
+    wipe_confirmed_at: datetime | None
+    wipe_reason: str | None
+    pending_uploads: int | None
+    pending_reported_at: datetime | None
     created_at: datetime
 
 
@@ -111,3 +121,17 @@ def list_devices(
 def revoke(device_id: str, principal: Admin, session: SessionDep) -> Response:
     revoke_device(session, owned(session, principal, Device, device_id, "device"))
     return Response(status_code=204)
+
+
+@router.get("/{device_id}", operation_id="get_device")
+def get(device_id: str, principal: Admin, session: SessionDep) -> DevicePublic:
+    return device_public(owned(session, principal, Device, device_id, "device"))
+
+
+@router.post("/{device_id}/wipe", status_code=202, operation_id="wipe_device")
+def wipe(device_id: str, principal: Admin, session: SessionDep) -> DevicePublic:
+    """Order the device to erase its data at its next contact: from now on its token answers
+    410 `device_wiped` everywhere but `POST /v1/sync/wiped`, where the device confirms. Asking
+    again keeps the first `wipe_requested_at`."""
+    device = owned(session, principal, Device, device_id, "device")
+    return device_public(request_wipe(session, device))

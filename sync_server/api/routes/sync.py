@@ -1,33 +1,38 @@
 """Device sync (SPEC section 7): the events a device may scan, pulls by change cursor with
-long-polling, and idempotent batch pushes of offline readings and door registrations."""
+long-polling, idempotent batch pushes of offline readings and door registrations, and the
+device's confirmation that it wiped itself."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import time
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session
 
 from shared.sync import (
     MAX_PULL_LIMIT,
     PUSH_ENVELOPE,
+    WIPE_REPORT,
     PullPage,
     PushRequest,
     PushResponse,
     SyncEvents,
+    WipeReport,
     encode,
 )
-from sync_server.api.deps import Scanner, SessionDep
-from sync_server.api.wire import decode_body, wire_openapi
+from sync_server.api.deps import Scanner, SessionDep, WipingDevice
+from sync_server.api.wire import decode_body, wire_openapi, wire_request_openapi
 from sync_server.db import utcnow
 from sync_server.errors import not_found
-from sync_server.services.devices import record_sync
+from sync_server.services.devices import confirm_wipe, record_sync
 from sync_server.services.pull import EVENTS, parse_cursor, pull_page, sync_events
 from sync_server.services.push import PushContext, push_batch
 
@@ -136,3 +141,40 @@ async def push(
         return encode(PushResponse(server_time=utcnow(), results=results))
 
     return Response(await run_in_threadpool(apply), media_type="application/json")
+
+
+class WipeConfirmation(BaseModel):
+    object: str = "device_wipe"
+    device_id: str
+    confirmed_at: datetime
+    reason: str
+    pending_uploads: int
+
+
+@router.post(
+    "/wiped",
+    operation_id="confirm_device_wipe",
+    response_model=WipeConfirmation,
+    openapi_extra=wire_request_openapi(WipeReport),
+)
+async def wiped(principal: WipingDevice, session: SessionDep, request: Request) -> Response:
+    """The device erased its data and key: why, and how many uploads it lost. Records the
+    confirmation and revokes the device. Takes a revoked device's token too (a revoked gate
+    erases itself and says so); confirming again answers the first confirmation."""
+    report = decode_body(WIPE_REPORT, await request.body())
+
+    def confirm() -> bytes:
+        device = confirm_wipe(session, device_id=principal.subject_id, report=report)
+        assert device.wipe_confirmed_at is not None and device.wipe_reason is not None
+        return (
+            WipeConfirmation(
+                device_id=device.id,
+                confirmed_at=device.wipe_confirmed_at,
+                reason=device.wipe_reason,
+                pending_uploads=device.pending_uploads or 0,
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    return Response(await run_in_threadpool(confirm), media_type="application/json")
