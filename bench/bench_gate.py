@@ -1,6 +1,11 @@
 """Scanner core figures: a gate's first full pull of N attendees (over HTTP, and the local apply
 alone), the verdict latency from the cache with N attendees cached (decode excluded, the
-reading committed to disk before the verdict returns), and search-as-you-type latency.
+reading committed to disk before the verdict returns), search-as-you-type latency, and the
+start of a gate with N cached (open to first verdict; with the key in a keyring and under a door
+PIN).
+
+The same file runs against a version from before the gate's data was sealed (issue 21), so the
+two can be measured back to back: it notices which one it runs on and says so.
 
 Run: .venv/bin/python bench/bench_gate.py [--attendees 100000] [--scans 5000]
 """
@@ -26,6 +31,56 @@ from scanner_app.gate import Gate
 from scanner_app.store import Store
 from scanner_app.store.cache import apply_page, finish_snapshot
 
+try:  # sealed gate data (issue 21)
+    from keyring.backend import KeyringBackend
+
+    from scanner_app.store.cipher import Cipher
+    from scanner_app.store.people import attendee_by_id
+
+    SEALED = True
+except ImportError:
+    SEALED = False
+
+PIN = "482916"
+
+
+if SEALED:
+
+    class MemoryRing(KeyringBackend):
+        """The platform's keyring, as far as a benchmark needs one."""
+
+        priority = 10  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.keys: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.keys.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.keys[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.keys.pop((service, username), None)
+
+    RING = MemoryRing()
+
+
+def open_gate(folder: Path, **kwargs: Any) -> Gate:
+    return Gate(folder, **({"keyring": RING} | kwargs)) if SEALED else Gate(folder)
+
+
+def new_store(path: Path) -> Any:
+    return Store(path, Cipher(os.urandom(32))) if SEALED else Store(path)  # type: ignore[call-arg]
+
+
+def cached_people(gate: Gate) -> list[Any]:
+    ids = [r["id"] for r in gate.store.query("SELECT id FROM attendees")]
+    if not SEALED:
+        return list(gate.store.query("SELECT id, qr, code FROM attendees"))
+    return [attendee_by_id(gate.store, i) for i in ids]
+
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -45,6 +100,7 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=5_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dc-bench-gate-"))
+    print(f"gate data: {'sealed (AES-GCM fields, blind indexes)' if SEALED else 'plain'}")
     with bench_server(f"sqlite:///{work / 'server.db'}", work) as (live, key):
         admin = httpx.Client(
             base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=600
@@ -72,7 +128,7 @@ def main() -> None:
         print(f"setup: imported {args.attendees:,} attendees in {time.perf_counter() - t:.1f} s")
 
         enrolment = admin.post("/v1/devices", json={"name": "Bench gate"}).json()
-        gate = Gate(work / "gate")
+        gate = open_gate(work / "gate")
         gate.pair(live.url, enrolment["enrollment_code"], "Bench gate")
         gate.configure(eid, gate_cp["id"], "in", "bench")
         t = time.perf_counter()
@@ -96,7 +152,7 @@ def main() -> None:
                 break
         applies = []
         for run in range(3):
-            store = Store(work / f"apply-{run}" / "scanner.db")
+            store = new_store(work / f"apply-{run}" / "scanner.db")
             t = time.perf_counter()
             for page in pages:
                 apply_page(store, eid, page, gen=1)
@@ -110,7 +166,7 @@ def main() -> None:
 
         # Verdicts from the cache: a mix of first entries (signed DC1: Ed25519 verify), custom
         # codes, repeats at the same gate (already inside) and unknown codes.
-        people = gate.store.query("SELECT id, qr, code FROM attendees")
+        people = cached_people(gate)
         rng = random.Random(1)
         picks = rng.sample(people, min(args.scans, len(people)))
         mix: list[tuple[str, str]] = []
@@ -165,7 +221,35 @@ def main() -> None:
                 gate.search(q)
                 times.append(time.perf_counter() - t)
         print(f"search as you type over {cached:,} (30 results): {ms(times)}")
+        for q in queries:
+            t = time.perf_counter()
+            found = gate.search(q)
+            print(f"  {q!r:<18} {len(found):>3} found in {(time.perf_counter() - t) * 1e3:.2f} ms")
         gate.close()
+        start_to_ready(work / "gate", mix[0][1], cached)
+
+
+def start_to_ready(folder: Path, code: str, cached: int) -> None:
+    """Open the gate with its cache, read its status and decide one code (the app's start)."""
+
+    def measure(label: str, **kwargs: Any) -> None:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            gate = open_gate(folder, **kwargs)
+            gate.status()
+            gate.submit(code)
+            times.append(time.perf_counter() - t)
+            gate.close()
+        print(
+            f"start to ready with {cached:,} cached ({label}): "
+            f"{', '.join(f'{v:.2f}' for v in times)} s (3 runs)"
+        )
+
+    measure("key in the keyring" if SEALED else "plain")
+    if SEALED:
+        open_gate(folder, pin=PIN).close()  # the key moves under a door PIN
+        measure("key under a door PIN", keyring=None, pin=PIN)
 
 
 if __name__ == "__main__":

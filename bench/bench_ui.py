@@ -176,6 +176,7 @@ def start_app(work: Path, video: Video) -> App:
         "DOORCHECK_TRACE_FILE": str(trace),
         "DOORCHECK_VERDICT_SECONDS": "1",
         "FLET_WEB_NO_CDN": "1",
+        "DOORCHECK_PIN": os.environ.get("DOORCHECK_PIN", "482916"),  # the gate's key (issue 21)
     }
     command = [DOORCHECK, "scanner", "--web", "--port", str(port), "--data-dir", str(data)]
     command += ["--camera", str(video.path)]

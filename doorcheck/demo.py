@@ -6,6 +6,7 @@ device, then serve until interrupted.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Annotated
 import typer
 
 from sync_server.cli_server import fail
+
+DEMO_PIN = "2468"  # the demo gate's door PIN on a machine without a secure keyring
 
 __all__ = ["demo"]
 
@@ -130,8 +133,12 @@ def _open_scanner(
     from scanner_app.gate import Gate
     from scanner_app.ui.app import run
     from scanner_app.ui.shell import AppOptions
+    from scanner_app.vault import secure_keyring
 
-    gate = Gate.open(folder)
+    pin = os.environ.get("DOORCHECK_PIN") or (None if secure_keyring() else DEMO_PIN)
+    where = "the system keyring" if pin is None else f"door PIN {pin}"
+    typer.echo(f"scanner data: sealed, its key under {where}")
+    gate = Gate.open(folder, pin=pin)
     try:
         gate.pair(url, code, "Demo gate")
         gate.configure(

@@ -3,12 +3,17 @@
 `scan --json` is how a kiosk, an integration or a test drives a gate: one JSON verdict per line
 and a summary line when a finite source (a video file, an image folder, or `-` for lines on
 standard input, as a handheld scanner types them) ends.
+
+The gate's data key comes from the system keyring, or from a door PIN: `$DOORCHECK_PIN`, else
+asked for on the terminal (never a command-line flag: other users can read those).
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["pair", "scan"]
+__all__ = ["open_gate", "pair", "scan"]
 
 DataDir = Annotated[
     Path | None,
@@ -33,6 +38,35 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def open_gate(data_dir: Path | None) -> Any:
+    """The gate in `data_dir`, opened with its key (the keyring, `$DOORCHECK_PIN`, or the PIN
+    typed at the terminal); a clear error and exit status 3 when it cannot be opened."""
+    from scanner_app.errors import GateError, Problem
+    from scanner_app.gate import Gate
+
+    try:
+        gate = Gate.open(data_dir, pin=os.environ.get("DOORCHECK_PIN") or None)
+        if gate.keys.locked is not None:
+            if not sys.stdin.isatty():
+                gate.close()
+                raise _fail(_PIN_HELP[gate.keys.locked], 3)
+            prompt = (
+                "door PIN: " if gate.keys.locked == "enter" else "choose a door PIN (4-12 digits): "
+            )
+            gate.keys.unlock(getpass.getpass(prompt))
+    except GateError as exc:
+        wiped = " (its data was erased)" if exc.code is Problem.WIPED else ""
+        raise _fail(f"{exc}{wiped}", 3) from None
+    return gate
+
+
+_PIN_HELP = {
+    "enter": "this gate's data is locked by a door PIN: set DOORCHECK_PIN or run it on a terminal",
+    "choose": "no secure key storage on this machine: choose a door PIN (4-12 digits) in "
+    "DOORCHECK_PIN",
+}
+
+
 def pair(
     server: Annotated[
         str | None, typer.Option(help="Server URL, e.g. http://10.0.0.5:8000.")
@@ -45,11 +79,11 @@ def pair(
     data_dir: DataDir = None,
 ) -> None:
     """Enrol this device with a server (once) and download its event list."""
-    from scanner_app.gate import Gate, PairingError
+    from scanner_app.gate import PairingError
 
     if uri is None and (server is None or code is None):
         raise _fail("give --server and --code, or the pairing URI")
-    gate = Gate.open(data_dir)
+    gate = open_gate(data_dir)
     try:
         if uri is not None:
             gate.pair_uri(uri, name)
@@ -88,13 +122,16 @@ def scan(
     ] = 10.0,
 ) -> None:
     """Run a headless gate: sync, read codes from SOURCE, print a verdict for each."""
-    from scanner_app.gate import Gate, GateError
+    from scanner_app.gate import GateError
     from scanner_app.state import GateVerdict
 
     if direction not in ("in", "out"):
         raise _fail("--direction must be in or out", 2)
-    gate = Gate.open(data_dir)
+    gate = open_gate(data_dir)
     try:
+        notice = gate.keys.notice
+        if notice is not None:
+            raise _fail(f"this device's data was erased ({notice.reason.value}): pair it again")
         if gate.revoked:
             raise _fail("this device was revoked: pair it again")
         if not gate.paired:
@@ -106,8 +143,8 @@ def scan(
             raise _fail(str(exc), 2) from None
         if not gate.sync_now(timeout=max(sync_timeout, 5.0)):
             status = gate.status()
-            if status.revoked:
-                raise _fail("this device was revoked: its cached attendees were wiped")
+            if status.wiped:
+                raise _fail(f"this device's data was erased ({status.wiped}): pair it again")
             typer.echo(
                 f"doorcheck: server unreachable ({status.last_error}); scanning offline from "
                 f"the cache ({status.attendees_cached} attendees, {status.pending} pending)",

@@ -3,6 +3,7 @@ browser with `--web`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -50,7 +51,7 @@ def scanner(
     from scanner_app.ui.app import run
     from scanner_app.ui.shell import AppOptions
 
-    gate = Gate.open(data_dir)
+    gate = Gate.open(data_dir, pin=os.environ.get("DOORCHECK_PIN") or None)  # else: asked on screen
     hub = CameraFeed(gate, camera) if camera is not None else None
     options = AppOptions(camera=hub, verdict_seconds=verdict_seconds, lang=lang)
     if web:

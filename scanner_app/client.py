@@ -2,8 +2,9 @@
 the `shared.sync` wire types.
 
 Failures are sorted into what the sync loop acts on: `Unreachable` (network, timeout, 5xx: keep
-everything and retry later), `Revoked` (401: this device must forget its attendees and stop),
-`MustRefetch` (410 on pull: download the snapshot again) and `ServerRefused` (any other 4xx).
+everything and retry later), `Revoked` (401: this device must erase its data and stop),
+`WipeOrdered` (410 `device_wiped`: the organizer ordered this device wiped), `MustRefetch` (410
+on pull: download the snapshot again) and `ServerRefused` (any other 4xx).
 Each carries a `scanner_app.errors.Problem` code for the screens.
 
 `ServerClient(url, token, transport=httpx.MockTransport(...))` runs without a socket.
@@ -19,6 +20,7 @@ import httpx
 from scanner_app import __version__
 from scanner_app.errors import Problem
 from shared.sync import (
+    PENDING_HEADER,
     PULL_PAGE,
     PUSH_RESPONSE,
     SYNC_EVENTS,
@@ -26,6 +28,7 @@ from shared.sync import (
     PullPage,
     PushRequest,
     PushResponse,
+    WipeReport,
     WireError,
     encode,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "ServerRefused",
     "SyncError",
     "Unreachable",
+    "WipeOrdered",
 ]
 
 
@@ -59,6 +63,10 @@ class Unreachable(SyncError):
 
 class Revoked(SyncError):
     code = Problem.UNAUTHORIZED
+
+
+class WipeOrdered(Revoked):
+    code = Problem.WIPED
 
 
 class MustRefetch(SyncError):
@@ -92,8 +100,12 @@ class ServerClient:
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        pending: Any = None,
     ) -> None:
+        """`pending()`, when given, is how many items the device queues: sent with each request
+        so that the server knows what a device that goes missing still held."""
         self.base_url = base_url.rstrip("/")
+        self.pending = pending
         headers = {"X-Doorcheck-App-Version": f"doorcheck-scanner/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -112,7 +124,11 @@ class ServerClient:
         self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
     ) -> httpx.Response:
         try:
-            extra = {} if timeout is None else {"timeout": timeout}
+            extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            if self.pending is not None:
+                headers = dict(kwargs.pop("headers", None) or {})
+                headers[PENDING_HEADER] = str(int(self.pending()))
+                extra["headers"] = headers
             response = self.http.request(method, path, **extra, **kwargs)
         except httpx.TimeoutException:
             raise Unreachable(f"{self.base_url} did not answer in time", Problem.TIMEOUT) from None
@@ -128,6 +144,11 @@ class ServerClient:
             revoked.error_code = code
             raise revoked
         if response.status_code == 410:
+            code, message = _error_of(response)
+            if code == "device_wiped":
+                wiped = WipeOrdered(f"the organizer wiped this device: {message}")
+                wiped.error_code = code
+                raise wiped
             raise MustRefetch("the server asks for a fresh download")
         if response.status_code >= 400:
             code, message = _error_of(response)
@@ -176,3 +197,12 @@ class ServerClient:
         )
         answer: PushResponse = self._decode(PUSH_RESPONSE, response)
         return answer
+
+    def report_wipe(self, report: WipeReport) -> None:
+        """Tell the server this device erased its data (and what was still queued)."""
+        self._call(
+            "POST",
+            "/v1/sync/wiped",
+            content=encode(report),
+            headers={"Content-Type": "application/json"},
+        )

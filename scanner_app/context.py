@@ -5,6 +5,7 @@ every cached event (a ticket of another event resolves, to `wrong_event`).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -27,7 +28,15 @@ from shared.rules import CheckpointDirection, Direction
 from shared.sync import CheckpointRow
 from shared.tickets import event_digest, public_key_from_b64
 
-__all__ = ["GateContext", "checkpoint_of", "event_choices", "gate_config", "load_context"]
+__all__ = [
+    "GateContext",
+    "checkpoint_of",
+    "event_choices",
+    "gate_config",
+    "load_config",
+    "load_context",
+    "save_config",
+]
 
 _CHECKPOINT = msgspec.json.Decoder(CheckpointRow)
 
@@ -111,3 +120,19 @@ def gate_config(
     asked = Direction(direction) if direction in ("in", "out") else Direction.IN
     wanted = effective_direction(fixed, asked, strict=False)
     return GateConfig(event_id, checkpoint_id, wanted.value, operator.strip()[:200])  # type: ignore[arg-type]
+
+
+def load_config(store: Store) -> GateConfig | None:
+    """The gate's chosen event, checkpoint, direction and operator (sealed: it names staff)."""
+    raw = store.get_secret("config")
+    return None if raw is None else GateConfig(**json.loads(raw))
+
+
+def save_config(store: Store, config: GateConfig) -> None:
+    chosen = {
+        "event_id": config.event_id,
+        "checkpoint_id": config.checkpoint_id,
+        "direction": config.direction,
+        "operator": config.operator,
+    }
+    store.set_secret("config", json.dumps(chosen))

@@ -28,6 +28,13 @@ class Problem(StrEnum):
     UNAUTHORIZED = "unauthorized"
     REFUSED = "refused"
     MUST_REFETCH = "must_refetch"
+    # the gate's own data
+    LOCKED = "locked"  # the data key is not available yet: the door PIN is needed
+    PIN_REQUIRED = "pin_required"  # no secure storage here, or the event asks for a PIN
+    PIN_INVALID = "pin_invalid"
+    PIN_WRONG = "pin_wrong"
+    WIPED = "wiped"  # erased: by the organizer, by 10 wrong PINs, or revoked
+    EXPIRED = "expired"  # the attendee data outlived the event's retention
 
 
 class FieldProblem(StrEnum):

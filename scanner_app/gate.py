@@ -1,15 +1,16 @@
 """The headless gate: everything a door does except drawing it, as one small facade over modules
 with one job each: the scan pipeline (`pipeline.py`), walk-ins (`walkins.py`), lookups and
 views of the cache (`search.py`), pairing (`pairing.py`), sync (`syncer.py`), the store that
-alone holds SQL (`store/`). The Flet app, `doorcheck scan` and the tests drive a gate only
-through this class.
+alone holds SQL (`store/`), the data key and wipes (`custody.py`), retention (`retention.py`).
+The Flet app, `doorcheck scan` and the tests drive a gate only through this class.
+
+A gate whose key needs a door PIN is *locked* (`locked` says whether to enter or choose one)
+until `unlock(pin)`; every other call then raises `GateError(LOCKED)`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +18,20 @@ from typing import Any
 
 import httpx
 
-from scanner_app.admin import AdminClient
-from scanner_app.client import ServerClient, SyncError
-from scanner_app.context import GateContext, event_choices, gate_config, load_context
+from scanner_app import retention
+from scanner_app.client import Revoked, ServerClient, SyncError, WipeOrdered
+from scanner_app.connections import Connections, save_credentials
+from scanner_app.context import (
+    GateContext,
+    event_choices,
+    gate_config,
+    load_config,
+    load_context,
+    save_config,
+)
+from scanner_app.custody import DEFAULT, STORE_FILE, Custody, WipeNotice, default_data_dir
 from scanner_app.errors import GateError, PairingError, Problem, WalkinInvalid
+from scanner_app.holder import Holder, Parts
 from scanner_app.links import parse_pairing_uri
 from scanner_app.pairing import enrol
 from scanner_app.pipeline import ScanPipeline
@@ -39,19 +50,11 @@ from scanner_app.store.cache import apply_events
 from scanner_app.store.people import attendee_count
 from scanner_app.syncer import Syncer
 from scanner_app.walkins import WalkIn, register_walkin
-from shared.sync import EventConfig
+from shared.sync import EventConfig, WipeReason
 
-__all__ = ["Gate", "GateError", "PairingError", "WalkinInvalid", "default_data_dir"]
+__all__ = ["STORE_FILE", "Gate", "GateError", "PairingError", "WalkinInvalid", "default_data_dir"]
 
-STORE_FILE = "scanner.db"
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("DOORCHECK_DATA_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "doorcheck"
+EXPIRY_UPLOAD_S = 3.0  # how long an expiring gate tries to upload before it erases
 
 
 def _utcnow() -> datetime:
@@ -61,32 +64,34 @@ def _utcnow() -> datetime:
 class Gate:
     """`Gate(folder)`, `.pair(url, code)`, `.configure(event, checkpoint)`, `.submit(code)`.
 
-    `transport` (an httpx transport) carries every request to the server: tests pass
-    `httpx.ASGITransport`-like or mock transports where a socket adds nothing.
+    The data key comes from the platform's keyring (`keyring`: a backend, None for none) or a
+    door PIN (`pin`, or `unlock(pin)` later). `transport` (an httpx transport) carries every
+    request to the server: tests pass `httpx.ASGITransport`-like or mock transports where a
+    socket adds nothing.
     """
 
     def __init__(
         self,
         data_dir: Path,
         *,
+        pin: str | None = None,
+        keyring: Any = DEFAULT,
         clock: Callable[[], datetime] = _utcnow,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.store = Store(self.data_dir / STORE_FILE)
         self.transport = transport
+        self._clock = clock
         self._listeners: list[Callable[[], None]] = []
-        self._client: ServerClient | None = None
-        self._client_lock = threading.Lock()
+        self.connections = Connections(lambda: self.store, lambda: self.revoked, transport)
         self._ctx: GateContext | None = None
         self._device_id: str | None = None
         self._config: GateConfig | None = None
-        self._admins: dict[str, AdminClient] = {}
-        self.syncer = Syncer(self.store, self._get_client, self._event_ids, self._changed)
-        self.pipeline = ScanPipeline(
-            self.store, clock=clock, device_id=lambda: self.device_id, online=self._online
-        )
-        self.directory = Directory(self.pipeline)
+        custody = Custody(self.data_dir, pin=pin, keyring=keyring, on_pin_wipe=self._changed)
+        self.holder = self.keys = Holder(custody, self._build, self._changed)
+        self.holder.opened.append(self._opened)
+        if custody.need is None:
+            self.holder.parts()
 
     @classmethod
     def open(cls, data_dir: Path | None = None, **kwargs: Any) -> Gate:
@@ -94,14 +99,60 @@ class Gate:
 
     @property
     def clock(self) -> Callable[[], datetime]:
-        return self.pipeline.clock
+        return self._clock
 
     def close(self) -> None:
         self.stop()
+        self.connections.close()
+        self.holder.close()
+
+    # -- the data key ------------------------------------------------------------------------
+    def _build(self, store: Store) -> Parts:
+        syncer = Syncer(store, self._get_client, self._event_ids, self._changed, on_lost=self._lost)
+        pipeline = ScanPipeline(
+            store,
+            clock=self._clock,
+            device_id=lambda: store.get_meta("device_id"),
+            online=lambda: syncer.state.online,
+        )
+        store.names.start()  # the in-memory name index fills in the background
+        return Parts(store, syncer, pipeline, Directory(pipeline))
+
+    def _opened(self) -> None:
+        self._device_id = self._config = self._ctx = None
         self._drop_client()
-        for admin in self._admins.values():
-            admin.close()
-        self.store.close()
+        self._expire_due()
+
+    @property
+    def store(self) -> Store:
+        return self.holder.parts().store
+
+    @property
+    def syncer(self) -> Syncer:
+        return self.holder.parts().syncer
+
+    @property
+    def pipeline(self) -> ScanPipeline:
+        return self.holder.parts().pipeline
+
+    @property
+    def directory(self) -> Directory:
+        return self.holder.parts().directory
+
+    def erase(self, reason: WipeReason = WipeReason.ORGANIZER) -> WipeNotice:
+        """Erase everything this gate holds and tell the server (`Holder.erase`)."""
+        self._drop_client()
+        notice = self.holder.erase(reason, self.transport)
+        self._changed()
+        return notice
+
+    def _lost(self, error: SyncError) -> None:
+        """The server says this device was revoked or ordered wiped."""
+        self.erase(WipeReason.ORGANIZER if isinstance(error, WipeOrdered) else WipeReason.REVOKED)
+
+    def _expire_due(self) -> None:
+        if self.holder.expire_due(self._clock(), lambda: self.drain(EXPIRY_UPLOAD_S)):
+            self._ctx = None
 
     # -- listeners ---------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -132,38 +183,19 @@ class Gate:
     def revoked(self) -> bool:
         return self.syncer.state.revoked
 
-    def _online(self) -> bool:
-        return self.syncer.state.online
-
     def _get_client(self) -> ServerClient | None:
-        with self._client_lock:
-            if self._client is None:
-                url, token = self.server_url, self.store.get_meta("device_token")
-                if not url or not token or self.revoked:
-                    return None
-                self._client = ServerClient(url, token, transport=self.transport)
-            return self._client
+        return self.connections.device()
 
     def _drop_client(self) -> None:
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self.connections.drop()
 
     def pair(self, server_url: str, code: str, name: str = "Scanner") -> None:
         """Trade an enrolment code for this device's token and download the event list."""
         creds = enrol(server_url, code, name, transport=self.transport)
         self.stop()
         self._drop_client()
-        for key, value in (
-            ("server_url", creds.server_url),
-            ("device_id", creds.device_id),
-            ("device_token", creds.device_token),
-            ("organization_id", creds.organization_id),
-            ("device_name", creds.device_name),
-            ("revoked", None),
-        ):
-            self.store.set_meta(key, value)
+        save_credentials(self.store, creds)
+        self.holder.custody.clear_notice()
         self._device_id = None
         self.syncer.health.reset()
         self.pipeline.restart_clock(creds.device_id)
@@ -185,6 +217,10 @@ class Gate:
             try:
                 self.syncer.puller.refresh_events(client)
                 self.syncer.health.ok()
+                retention.renew(self.store, self._clock())
+            except Revoked as exc:
+                self._lost(exc)
+                return []
             except SyncError as exc:
                 self.syncer.health.failed(exc)
         return self.events()
@@ -192,23 +228,14 @@ class Gate:
     @property
     def config(self) -> GateConfig | None:
         if self._config is None:
-            raw = self.store.get_json("config")
-            self._config = None if raw is None else GateConfig(**raw)
+            self._config = load_config(self.store)
         return self._config
 
     def configure(
         self, event_id: str, checkpoint_id: str, direction: str = "in", operator: str = ""
     ) -> GateConfig:
         config = gate_config(self.store, event_id, checkpoint_id, direction, operator)
-        self.store.set_json(
-            "config",
-            {
-                "event_id": config.event_id,
-                "checkpoint_id": config.checkpoint_id,
-                "direction": config.direction,
-                "operator": config.operator,
-            },
-        )
+        save_config(self.store, config)
         self._ctx = None
         self._config = None
         self.syncer.wake_puller()
@@ -226,13 +253,19 @@ class Gate:
         return config
 
     def _event_ids(self) -> list[str]:
+        """The events to keep pulling: the chosen one, unless its retention passed."""
         config = self.config
-        return [config.event_id] if config else []
+        if config is None or not retention.pullable(self.store, config.event_id, self._clock()):
+            return []
+        return [config.event_id]
 
     def _context(self) -> GateContext:
         config = self._configured()
         if self.revoked:
             raise GateError(Problem.REVOKED, "this device was revoked: pair it again")
+        if self._ctx is None:
+            self._expire_due()
+        retention.check(self.store, config.event_id)
         ctx = self._ctx
         if (
             ctx is None
@@ -243,10 +276,9 @@ class Gate:
         return ctx
 
     def _ctx_or_none(self) -> GateContext | None:
-        try:
+        with contextlib.suppress(GateError):
             return self._context()
-        except GateError:
-            return None
+        return None
 
     def invalidate(self) -> None:
         """Drop the cached checkpoint context (after a pull changed the configuration)."""
@@ -305,7 +337,10 @@ class Gate:
         return self.directory.stats(self._ctx_or_none())
 
     def status(self) -> SyncStatus:
+        self._expire_due()
         state = self.syncer.state
+        config = self.config
+        notice = self.keys.notice
         return SyncStatus(
             paired=self.paired,
             online=state.online,
@@ -313,42 +348,42 @@ class Gate:
             pending=self.syncer.pending_count(),
             last_sync=state.last_sync,
             last_error=state.last_error,
-            revoked=state.revoked,
+            revoked=state.revoked or (notice is not None and notice.reason is WipeReason.REVOKED),
             clock_offset_ms=state.clock_offset_ms,
             server_url=self.server_url,
             syncing=state.syncing,
             attendees_cached=attendee_count(self.store),
             problem=state.problem.value if state.problem else None,
+            expired=config is not None and retention.is_expired(self.store, config.event_id),
+            pin_wanted=self.keys.pin_wanted,
+            wiped=notice.reason.value if notice is not None else None,
         )
 
     # -- the admin's conflicts (an admin API key typed on this device) -------------------------
-    def _admin(self, api_key: str) -> AdminClient:
-        url = self.server_url
-        if not url:
-            raise GateError(Problem.NOT_PAIRED, "this device is not paired with a server")
-        if api_key not in self._admins:
-            self._admins[api_key] = AdminClient(url, api_key, transport=self.transport)
-        return self._admins[api_key]
-
     def conflicts(self, api_key: str, status: str = "open") -> list[dict[str, Any]]:
         """The configured event's conflicts (raises `AdminError` for a key that is not one)."""
-        return self._admin(api_key).conflicts(self._configured().event_id, status)
+        return self.connections.admin(api_key).conflicts(self._configured().event_id, status)
 
     def resolve_conflict(
         self, api_key: str, conflict_id: str, resolution: str, note: str = ""
     ) -> dict[str, Any]:
-        return self._admin(api_key).resolve(conflict_id, resolution, note)
+        return self.connections.admin(api_key).resolve(conflict_id, resolution, note)
 
     # -- sync --------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.paired:
+        if self.holder.is_open and self.paired:  # a locked gate starts once unlocked
             self.syncer.start()
 
     def stop(self) -> None:
-        self.syncer.stop()
+        if self.holder.is_open:
+            self.syncer.stop()
 
     def sync_now(self, timeout: float = 30.0) -> bool:
         ok = self.syncer.sync_now(timeout)
+        if not self.holder.is_open:  # erased by what the server answered
+            self._changed()
+            return False
+        retention.renew(self.store, self._clock())
         self.invalidate()
         self._changed()
         return ok

@@ -1,18 +1,24 @@
 """Pairing a device with a server: the enrolment code (typed, or inside a pairing link / QR
-`doorcheck://pair?server=<url>&code=<code>`) traded once for the device's token.
+`doorcheck://pair?server=<url>&code=<code>`) traded once for the device's token; and, at the
+other end of a device's life, telling the server it erased its data.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import httpx
 
-from scanner_app.client import ServerClient, ServerRefused, SyncError
+from scanner_app.client import ServerClient, ServerRefused, SyncError, Unreachable
 from scanner_app.errors import PairingError, Problem
+from shared.sync import WipeReason, WipeReport
 
-__all__ = ["Credentials", "enrol"]
+__all__ = ["Credentials", "enrol", "report_wipe"]
+
+log = logging.getLogger("doorcheck.scanner")
+REPORT_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +63,30 @@ def enrol(
         str(answer.get("organization_id", "")),
         name,
     )
+
+
+def report_wipe(
+    server_url: str,
+    token: str,
+    reason: WipeReason,
+    pending: int,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> bool:
+    """Tell the server this device erased its data and how many queued items went with it (a
+    few quick tries: the credentials are gone from the device, only this call still holds
+    them). True when the server recorded it."""
+    client = ServerClient(server_url, token, timeout=5.0, transport=transport)
+    try:
+        for _ in range(REPORT_TRIES):
+            try:
+                client.report_wipe(WipeReport(reason=reason, pending=pending))
+                return True
+            except Unreachable as exc:
+                log.info("wipe report not delivered: %s", exc)
+            except SyncError as exc:  # refused: nothing a retry would change
+                log.info("wipe report refused: %s", exc)
+                return False
+        return False
+    finally:
+        client.close()

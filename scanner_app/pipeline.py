@@ -242,7 +242,7 @@ class ScanPipeline:
                     "inside_via": via,
                 }
                 values["hlc"] = self.stamp()
-                record_reading(conn, values, values["hlc"])
+                record_reading(self.store, conn, values, values["hlc"])
         return verdict_of(
             reading_id,
             found.code,

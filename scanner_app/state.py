@@ -105,6 +105,9 @@ class SyncStatus:
     syncing: bool = False
     attendees_cached: int = 0
     problem: str | None = None  # scanner_app.errors.Problem value of the last sync failure
+    expired: bool = False  # the chosen event's attendee data was erased (retention passed)
+    pin_wanted: bool = False  # the event asks for a door PIN and this gate has none yet
+    wiped: str | None = None  # shared.sync.WipeReason of the last wipe, until paired again
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """How the gate's sync is going, as the screens show it: online or offline since when, the last
 sync, the last problem (a code and a sentence), the device clock's offset from the server's,
-and whether the device was revoked (then its attendee data is wiped and sync stops).
+and whether the device was revoked (then it erases its data and sync stops).
 """
 
 from __future__ import annotations
@@ -79,9 +79,8 @@ class Health:
         return base * random.uniform(0.5, 1.5)
 
     def revoked(self, error: SyncError) -> None:
-        log.warning("device revoked: %s", error)
-        self.store.wipe_attendee_data()
-        self.store.set_meta("revoked", "1")
+        """The server no longer serves this device (the gate erases its data next)."""
+        log.warning("device revoked or wiped: %s", error)
         state = self.state
         state.revoked, state.online = True, False
         state.last_error, state.problem = str(error), error.code

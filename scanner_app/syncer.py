@@ -2,12 +2,15 @@
 
 Two daemon threads share one `ServerClient`: the **pusher** sends pending items as soon as there
 are any (woken by the gate) and retries with exponential backoff and jitter while the server is
-unreachable; the **puller** downloads the event and long-polls for changes while online. A 401
-means the device was revoked: its attendee data is wiped and both loops stop.
+unreachable; the **puller** downloads the event and long-polls for changes while online, and
+refreshes the event list now and then while it has no event to pull (a renewed retention comes
+that way). A 401 (revoked) or a 410 `device_wiped` stops both loops and calls `on_lost`: the
+gate erases its data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,6 +28,7 @@ __all__ = ["LONG_POLL_S", "Syncer"]
 log = logging.getLogger("doorcheck.scanner.sync")
 
 LONG_POLL_S = 25
+IDLE_REFRESH_S = 60.0
 
 
 class Syncer:
@@ -36,8 +40,10 @@ class Syncer:
         on_change: Callable[[], None] = lambda: None,
         *,
         long_poll_s: int = LONG_POLL_S,
+        on_lost: Callable[[Revoked], None] = lambda error: None,
     ) -> None:
         self.store = store
+        self.on_lost = on_lost
         self._client = client
         self._event_ids = event_ids
         self.long_poll_s = long_poll_s
@@ -72,7 +78,8 @@ class Syncer:
         self._push_wake.set()
         self._pull_wake.set()
         for thread in self._threads:
-            thread.join(timeout)
+            if thread is not threading.current_thread():
+                thread.join(timeout)
         self._threads = []
 
     @property
@@ -99,6 +106,7 @@ class Syncer:
         self._stop.set()
         self._push_wake.set()
         self._pull_wake.set()
+        self.on_lost(error)
 
     # -- loops -------------------------------------------------------------------------------
     def _push_loop(self, stop: threading.Event) -> None:
@@ -123,11 +131,16 @@ class Syncer:
                 stop.wait(5.0)
 
     def _pull_loop(self, stop: threading.Event) -> None:
-        refreshed = False
+        refreshed, idle_since = False, time.monotonic()
         while not stop.is_set():
             client = self._client()
             event_ids = self._event_ids()
             if client is None or not event_ids:
+                if client is not None and time.monotonic() - idle_since > IDLE_REFRESH_S:
+                    idle_since = time.monotonic()
+                    refreshed = False
+                    with contextlib.suppress(SyncError):
+                        self.puller.refresh_events(client)
                 self._pull_wake.wait(1.0)
                 self._pull_wake.clear()
                 continue

@@ -81,6 +81,6 @@ def register_walkin(
     }
     with pipeline.store.transaction() as conn:
         values["hlc"] = pipeline.stamp()
-        record_registration(conn, values)
-        insert_walk_in(conn, {**values, "id": attendee_id})
+        record_registration(pipeline.store, conn, values)
+        insert_walk_in(pipeline.store, conn, {**values, "id": attendee_id})
         return pipeline.check_in(ctx, config, attendee_id, "in")

@@ -21,6 +21,17 @@ import httpx
 import pytest
 import uvicorn
 
+# Gates keep their data key in a keyring (scanner_app.vault): the suite's is a file outside every
+# gate folder, shared with the CLI's subprocesses through the environment.
+_ROOT = Path(__file__).resolve().parents[1]
+os.environ["PYTHON_KEYRING_BACKEND"] = "tests.support_keyring.TestKeyring"
+os.environ.setdefault(
+    "DOORCHECK_TEST_KEYRING", str(Path(tempfile.mkdtemp(prefix="dc-keyring-")) / "keys.json")
+)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
+
 PG_ADMIN_URL = os.environ.get("DOORCHECK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

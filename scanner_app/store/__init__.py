@@ -16,13 +16,18 @@ Two rules keep offline decisions honest:
   that applies the pull's last page), so anti-passback and occupancy hold within this device
   whatever the network does.
 
+Personal fields and credentials are sealed under the gate's data key (`cipher.py`): a copy of
+the folder shows no name, email, code or token (docs/scanner.md, "A lost gate").
+
 The tables are declared with SQLModel (`schema.py`); every statement lives in this package:
 connection and metadata here, pulled data in `cache.py`, the device's readings and outbox in
-`readings.py`, attendee lookups in `people.py`, events and checkpoints in `events.py`.
+`readings.py`, attendee lookups in `people.py`, events and checkpoints in `events.py`, the
+upgrade of a file from before sealing in `legacy.py`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -34,19 +39,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from sqlmodel import create_engine
 
+from scanner_app.store.cipher import Cipher
+from scanner_app.store.names import NameIndex
 from scanner_app.store.schema import metadata
 
-__all__ = ["SCHEMA_VERSION", "Store", "fold_key", "iso", "parse_iso"]
+__all__ = ["SCHEMA_VERSION", "KeyMismatch", "Store", "fold_key", "iso", "parse_iso"]
 
-SCHEMA_VERSION = 2
-# Columns added after a gate's file was first created: (table, column, SQL type).
-_ADDED = (
-    ("readings", "acked_seq", "INTEGER"),
-    ("readings", "last_problem", "TEXT"),
-    ("registrations", "last_problem", "TEXT"),
-)
+SCHEMA_VERSION = 3  # 3: personal fields sealed
+_KEY_CHECK = b"doorcheck gate key check"
+
+
+class KeyMismatch(Exception):
+    """The file was sealed under another data key (or is not a gate's file)."""
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -91,14 +98,36 @@ def _private(path: Path) -> None:
 
 
 # -- the store ----------------------------------------------------------------------------------
+def shred(path: Path) -> None:
+    """Overwrite a file with zeros before removing it (as far as the file system lets: flash
+    storage may keep old blocks, which is why personal data is only ever written sealed)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    with open(path, "r+b", buffering=0) as out:
+        block = bytes(1 << 16)
+        for _ in range(0, size, len(block)):
+            out.write(block)
+        os.fsync(out.fileno())
+    path.unlink()
+
+
+def store_files(path: Path) -> list[Path]:
+    """A store's file and SQLite's companions of it."""
+    return [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+
+
 class Store:
-    """One SQLite connection shared by the gate's threads under a lock.
+    """One SQLite connection shared by the gate's threads under a lock, and the cipher that
+    seals its personal fields (`seal`, `unseal`, `tag`).
 
     Every write is one short transaction; `transaction()` groups several.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cipher: Cipher) -> None:
         self.path = Path(path)
+        self.cipher = cipher
         _private(self.path)
         engine = create_engine(f"sqlite:///{self.path}")
         metadata.create_all(engine)
@@ -123,20 +152,44 @@ class Store:
             self.conn.execute(f"PRAGMA {pragma}")
         self._depth = 0
         self.config_version = 0  # bumped whenever events/zones/checkpoints/types are written
-        self._add_columns()
-        if self.get_meta("schema_version") != str(SCHEMA_VERSION):
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        self.names = NameIndex(self)
+        try:
+            self._check_key()
+        except KeyMismatch:
+            self.conn.close()
+            raise
 
-    def _add_columns(self) -> None:
-        """Bring a file made by an older version up to the schema (columns only ever added)."""
-        for table, column, kind in _ADDED:
-            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    def _check_key(self) -> None:
+        """A new file gets a check value sealed under the key; an existing one must open."""
+        check = self.get_meta("key_check")
+        if check is None:
+            with self.transaction():
+                if self.one("SELECT 1 FROM readings UNION ALL SELECT 1 FROM attendees LIMIT 1"):
+                    raise KeyMismatch("a gate file without its key check")
+                self.set_meta("key_check", _b64(self.cipher.seal(_KEY_CHECK, b"key_check")))
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            return
+        try:
+            ok = self.cipher.open(base64.b64decode(check), b"key_check") == _KEY_CHECK
+        except (InvalidTag, ValueError):
+            ok = False
+        if not ok:
+            raise KeyMismatch(f"{self.path} was sealed under another key")
 
     def close(self) -> None:
+        self.names.stop()
         with self.lock:
             self.conn.close()
+
+    # -- sealing -----------------------------------------------------------------------------
+    def seal(self, value: Any, row_id: str) -> bytes:
+        return self.cipher.seal(value, row_id.encode())
+
+    def unseal(self, sealed: bytes, row_id: str) -> Any:
+        return self.cipher.open(sealed, row_id.encode())
+
+    def tag(self, text: str | None) -> bytes | None:
+        return self.cipher.tag(text)
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
@@ -197,6 +250,15 @@ class Store:
                     (key, value),
                 )
 
+    def get_secret(self, key: str) -> str | None:
+        """A credential or a personal setting, stored sealed."""
+        raw = self.get_meta(key)
+        return None if raw is None else str(self.unseal(base64.b64decode(raw), f"meta:{key}"))
+
+    def set_secret(self, key: str, value: str | None) -> None:
+        sealed = None if value is None else _b64(self.seal(value, f"meta:{key}"))
+        self.set_meta(key, sealed)
+
     def get_json(self, key: str) -> Any:
         raw = self.get_meta(key)
         return None if raw is None else json.loads(raw)
@@ -204,11 +266,6 @@ class Store:
     def set_json(self, key: str, value: Any) -> None:
         self.set_meta(key, None if value is None else json.dumps(value))
 
-    # -- wipe --------------------------------------------------------------------------------
-    def wipe_attendee_data(self) -> None:
-        """What a revoked device forgets: every cached attendee and the names in its log."""
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM attendees")
-            conn.execute("UPDATE readings SET summary = '{}'")
-            conn.execute("UPDATE registrations SET first_name = '', last_name = '', email = NULL")
-            conn.execute("UPDATE events SET cursor = NULL, public_key = NULL")
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

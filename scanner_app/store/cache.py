@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from scanner_app.store import Store, fold_key, iso
+from scanner_app.store import Store, iso
+from scanner_app.store.people import name_keys, seal_attendee
 from scanner_app.store.readings import unreflected_timelines
 from shared.history import history_from_state
 from shared.sync import (
@@ -35,15 +36,12 @@ from shared.timeline import redecide
 __all__ = ["apply_config", "apply_events", "apply_page", "finish_snapshot", "reflect_settled"]
 
 _UPSERT_ATTENDEE = (
-    "INSERT INTO attendees(id, event_id, code, qr, status, ticket_type, tags, first_name,"
-    " last_name, email, valid_from, valid_until, state, first_key, last_key, email_key,"
-    " walk_in, gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)"
-    " ON CONFLICT(id) DO UPDATE SET event_id=excluded.event_id, code=excluded.code,"
-    " qr=excluded.qr, status=excluded.status, ticket_type=excluded.ticket_type,"
-    " tags=excluded.tags, first_name=excluded.first_name, last_name=excluded.last_name,"
-    " email=excluded.email, valid_from=excluded.valid_from, valid_until=excluded.valid_until,"
-    " state=excluded.state, first_key=excluded.first_key, last_key=excluded.last_key,"
-    " email_key=excluded.email_key, walk_in=0, gen=excluded.gen"
+    "INSERT INTO attendees(id, event_id, status, ticket_type, valid_from, valid_until, state,"
+    " gen, sealed, code_tag, walk_in) VALUES (?,?,?,?,?,?,?,?,?,?,0)"
+    " ON CONFLICT(id) DO UPDATE SET event_id=excluded.event_id, status=excluded.status,"
+    " ticket_type=excluded.ticket_type, valid_from=excluded.valid_from,"
+    " valid_until=excluded.valid_until, state=excluded.state, gen=excluded.gen,"
+    " sealed=excluded.sealed, code_tag=excluded.code_tag, walk_in=0"
 )
 
 
@@ -109,30 +107,27 @@ def apply_events(store: Store, events: Iterable[EventConfig]) -> None:
             apply_config(conn, store, event, event.ticket_public_key, parts)
 
 
-def _attendee_row(a: AttendeeRow, event_id: str, gen: int) -> tuple[object, ...]:
+def _attendee_row(
+    store: Store, a: AttendeeRow, event_id: str, gen: int, names: list[tuple[str, ...]]
+) -> tuple[object, ...]:
     state = (
         encode(_State(a.zones, a.checkpoint_entries)).decode()
         if a.zones or a.checkpoint_entries
         else _NO_STATE
     )
+    tags = json.dumps(a.tags, ensure_ascii=False, separators=(",", ":")) if a.tags else "[]"
+    personal = (a.code, a.qr or None, a.first_name, a.last_name, a.email, tags)
+    names.append(name_keys(a.id, event_id, personal))
     return (
         a.id,
         event_id,
-        a.code,
-        a.qr or None,
         a.status.value,
         a.ticket_type,
-        json.dumps(a.tags, ensure_ascii=False, separators=(",", ":")) if a.tags else "[]",
-        a.first_name,
-        a.last_name,
-        a.email,
         iso(a.valid_from),
         iso(a.valid_until),
         state,
-        fold_key(a.first_name),
-        fold_key(a.last_name),
-        fold_key(a.email),
         gen,
+        *seal_attendee(store, a.id, personal),
     )
 
 
@@ -140,19 +135,21 @@ def apply_page(store: Store, event_id: str, page: PullPage, *, gen: int) -> int:
     """Write one pull page (config, attendees, tombstones, cursor) in one transaction; the last
     page of a pull also reflects the readings it reached. `gen` is the snapshot generation the
     rows belong to. Returns the number of attendee rows."""
-    rows, gone = [], []
+    rows, gone, names = [], [], []
     for a in page.attendees:
         if a.deleted:
             gone.append((a.id,))
         else:
-            rows.append(_attendee_row(a, event_id, gen))
+            rows.append(_attendee_row(store, a, event_id, gen, names))
     with store.relaxed() as conn:
         parts = (page.ticket_types, page.zones, page.checkpoints)
         apply_config(conn, store, page.event, page.ticket_public_key, parts)
         if rows:
             conn.executemany(_UPSERT_ATTENDEE, rows)
+            store.names.put(conn, names)
         if gone:
             conn.executemany("DELETE FROM attendees WHERE id = ?", gone)
+            store.names.drop(conn, [g[0] for g in gone])
         conn.execute(
             "UPDATE events SET cursor = ?, synced_at = ? WHERE id = ?",
             (page.cursor, iso(datetime.now(UTC)), event_id),
@@ -209,5 +206,7 @@ def finish_snapshot(store: Store, event_id: str, gen: int) -> int:
             "DELETE FROM attendees WHERE event_id = ? AND gen < ? AND walk_in = 0",
             (event_id, gen),
         )
+        if cur.rowcount:
+            store.names.prune(conn)
         conn.execute("UPDATE events SET snapshot_gen = ? WHERE id = ?", (gen, event_id))
         return cur.rowcount

@@ -14,7 +14,9 @@ __all__ = [
     "checkpoints_of",
     "event_cursor",
     "event_rows",
+    "event_settings",
     "forget_cursor",
+    "forget_event",
     "public_keys",
     "ticket_types_of",
     "zone_row",
@@ -79,3 +81,28 @@ def event_cursor(store: Store, event_id: str) -> tuple[str | None, int]:
 def forget_cursor(store: Store, event_id: str) -> None:
     with store.transaction() as conn:
         conn.execute("UPDATE events SET cursor = NULL WHERE id = ?", (event_id,))
+
+
+def event_settings(store: Store) -> list[sqlite3.Row]:
+    """Each cached event's row (`data`, an `EventRow` as JSON) and when it was last pulled."""
+    return store.query("SELECT id, data, synced_at FROM events")
+
+
+def forget_event(store: Store, event_id: str, mark: str) -> None:
+    """Erase an expired event's attendees and the names in its uploaded readings, and note
+    `mark` (meta `expired:<event>`); what is still queued stays (sealed) for the next upload."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM attendees WHERE event_id = ?", (event_id,))
+        store.names.prune(conn)
+        conn.execute("UPDATE events SET cursor = NULL WHERE id = ?", (event_id,))
+        done = [
+            (store.seal(["", None, "{}"], r[0]), r[0])
+            for r in conn.execute(
+                "SELECT id FROM readings WHERE event_id = ? AND state != 'pending'", (event_id,)
+            )
+        ]
+        conn.executemany("UPDATE readings SET sealed = ? WHERE id = ?", done)
+        conn.execute(
+            "DELETE FROM registrations WHERE event_id = ? AND state != 'pending'", (event_id,)
+        )
+        store.set_meta(f"expired:{event_id}", mark)

@@ -1,6 +1,9 @@
 """This device's own readings and door registrations: recording them, the outbox (what is
 pending upload, what the server answered), the reading log, and the readings no pull reflects
 yet as `shared.timeline` takes them.
+
+A reading's code, operator and attendee summary, and a registration's names, email and tags,
+are stored sealed; rows come back as dicts with them opened.
 """
 
 from __future__ import annotations
@@ -37,20 +40,18 @@ READING_COLUMNS = (
     "event_id",
     "checkpoint_id",
     "attendee_id",
-    "code",
     "direction",
     "status",
     "reason",
     "warnings",
     "scanned_at",
     "hlc",
-    "operator",
+    "sealed",
     "manual",
     "source",
     "zone_key",
     "occupancy_delta",
     "offline",
-    "summary",
     "inside_since",
     "inside_via",
 )
@@ -58,28 +59,39 @@ _INSERT_READING = (
     f"INSERT INTO readings({', '.join(READING_COLUMNS)}, state, reflected)"
     f" VALUES ({', '.join('?' * len(READING_COLUMNS))}, 'pending', 0)"
 )
+_READING_SEALED = ("code", "operator", "summary")
 _REGISTRATION_COLUMNS = (
     "id",
     "event_id",
     "attendee_id",
-    "first_name",
-    "last_name",
-    "email",
+    "sealed",
     "ticket_type",
-    "tags",
     "created_at",
     "hlc",
 )
+_REGISTRATION_SEALED = ("first_name", "last_name", "email", "tags")
 _UNREFLECTED = (
     "SELECT id, attendee_id, checkpoint_id, zone_key, direction, status, scanned_at, seq,"
     " occupancy_delta FROM readings WHERE reflected = 0 AND attendee_id IS NOT NULL"
 )
 
 
-def record_reading(conn: sqlite3.Connection, values: dict[str, Any], hlc: str) -> None:
+def _open(store: Store, rows: Iterable[Any], names: Sequence[str]) -> list[dict[str, Any]]:
+    opened = []
+    for row in rows:
+        found = dict(row)
+        found.update(zip(names, store.unseal(found.pop("sealed"), found["id"]), strict=True))
+        opened.append(found)
+    return opened
+
+
+def record_reading(
+    store: Store, conn: sqlite3.Connection, values: dict[str, Any], hlc: str
+) -> None:
     """Insert one reading into the log and the outbox, count its share of its zone and keep
     the device's clock, in the caller's transaction."""
-    conn.execute(_INSERT_READING, [values[c] for c in READING_COLUMNS])
+    sealed = store.seal([values[c] for c in _READING_SEALED], values["id"])
+    conn.execute(_INSERT_READING, [sealed if c == "sealed" else values[c] for c in READING_COLUMNS])
     if values["zone_key"] is not None and values["occupancy_delta"]:
         conn.execute(
             "INSERT INTO zone_deltas(zone_id, delta) VALUES (?, ?) ON CONFLICT(zone_id)"
@@ -93,11 +105,12 @@ def record_reading(conn: sqlite3.Connection, values: dict[str, Any], hlc: str) -
     )
 
 
-def record_registration(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+def record_registration(store: Store, conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+    sealed = store.seal([values[c] for c in _REGISTRATION_SEALED], values["id"])
     conn.execute(
         f"INSERT INTO registrations({', '.join(_REGISTRATION_COLUMNS)}, state) VALUES"
         f" ({', '.join('?' * len(_REGISTRATION_COLUMNS))}, 'pending')",
-        [values[c] for c in _REGISTRATION_COLUMNS],
+        [sealed if c == "sealed" else values[c] for c in _REGISTRATION_COLUMNS],
     )
 
 
@@ -153,19 +166,21 @@ def pending_count(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
-def pending_registrations(store: Store, limit: int) -> list[sqlite3.Row]:
-    return store.query(
+def pending_registrations(store: Store, limit: int) -> list[dict[str, Any]]:
+    rows = store.query(
         "SELECT * FROM registrations WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
     )
+    return _open(store, rows, _REGISTRATION_SEALED)
 
 
-def pending_readings(store: Store, limit: int) -> list[sqlite3.Row]:
-    return store.query(
+def pending_readings(store: Store, limit: int) -> list[dict[str, Any]]:
+    rows = store.query(
         "SELECT * FROM readings WHERE state = 'pending' ORDER BY seq LIMIT ?", (max(limit, 0),)
     )
+    return _open(store, rows, _READING_SEALED)
 
 
-def pending_batch(store: Store, limit: int) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+def pending_batch(store: Store, limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The oldest pending registrations, then readings, up to `limit` items in all."""
     regs = pending_registrations(store, limit)
     return regs, pending_readings(store, limit - len(regs))
@@ -216,8 +231,9 @@ def settle(conn: sqlite3.Connection, results: Sequence[Any]) -> tuple[int, list[
 
 
 # -- the log ------------------------------------------------------------------------------------
-def recent_readings(store: Store, limit: int) -> list[sqlite3.Row]:
-    return store.query("SELECT * FROM readings ORDER BY seq DESC LIMIT ?", (limit,))
+def recent_readings(store: Store, limit: int) -> list[dict[str, Any]]:
+    rows = store.query("SELECT * FROM readings ORDER BY seq DESC LIMIT ?", (limit,))
+    return _open(store, rows, _READING_SEALED)
 
 
 def count_today(store: Store, checkpoint_id: str, since: str) -> dict[str, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -36,6 +36,8 @@ class _Local(SQLModel, registry=registry()):
 
 
 class Meta(_Local, table=True):
+    """Settings and credentials; a credential's value is sealed (`Store.set_secret`)."""
+
     __tablename__ = "meta"
     key: str = Field(primary_key=True)
     value: str
@@ -82,29 +84,21 @@ class CachedCheckpoint(_Local, table=True):
 
 
 class CachedAttendee(_Local, table=True):
+    """An attendee as the door needs it. `sealed` holds the personal fields (code, qr, names,
+    email, tags) under the gate's data key; `code_tag` is the custom code's blind index
+    (`scanner_app.store.cipher`). Names are searched in memory (`scanner_app.store.names`)."""
+
     __tablename__ = "attendees"
-    __table_args__ = (
-        Index("ix_att_code", "code"),
-        Index("ix_att_first", "event_id", "first_key"),
-        Index("ix_att_last", "event_id", "last_key"),
-        Index("ix_att_email", "event_id", "email_key"),
-    )
+    __table_args__ = (Index("ix_att_code", "code_tag"),)
     id: str = Field(primary_key=True)
     event_id: str
-    code: str | None = None
-    qr: str | None = None
+    sealed: bytes
+    code_tag: bytes | None = None
     status: str = _d("valid")
     ticket_type: str
-    tags: str = _d("[]")
-    first_name: str = _d("")
-    last_name: str = _d("")
-    email: str | None = None
     valid_from: str | None = None
     valid_until: str | None = None
     state: str = _d("{}")  # {"zones": {...}, "checkpoint_entries": {...}} as the server knew it
-    first_key: str = _d("")
-    last_key: str = _d("")
-    email_key: str = _d("")
     walk_in: bool = _d(False)  # registered at this door; not yet confirmed by a pull
     gen: int = _d(0)
 
@@ -129,20 +123,18 @@ class LocalReading(_Local, table=True):
     event_id: str
     checkpoint_id: str
     attendee_id: str | None = None
-    code: str
     direction: str
     status: str
     reason: str
     warnings: str = _d("[]")
     scanned_at: str
     hlc: str
-    operator: str | None = None
+    sealed: bytes  # [code, operator, summary] under the data key (summary: the attendee as shown)
     manual: bool = _d(False)
     source: str = _d("camera")
     zone_key: str | None = None
     occupancy_delta: int = _d(0)
     offline: bool = _d(True)
-    summary: str = _d("{}")  # the attendee as shown at the door (wiped on revocation)
     inside_since: str | None = None
     inside_via: str | None = None
     state: str = _d("pending")  # pending | applied | duplicate | rejected
@@ -163,11 +155,8 @@ class LocalRegistration(_Local, table=True):
     id: str = Field(unique=True)
     event_id: str
     attendee_id: str
-    first_name: str
-    last_name: str
-    email: str | None = None
+    sealed: bytes  # [first_name, last_name, email, tags] under the data key
     ticket_type: str
-    tags: str = _d("[]")
     created_at: str
     hlc: str
     state: str = _d("pending")
@@ -175,7 +164,6 @@ class LocalRegistration(_Local, table=True):
     last_error: str | None = None
     last_problem: str | None = None
     conflict_id: str | None = None
-    extra: str | None = Field(default=None, sa_column=Column(Text))
 
 
 metadata = _Local.metadata

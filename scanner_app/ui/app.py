@@ -41,6 +41,7 @@ from scanner_app.ui.theme import apply_theme, palette
 from scanner_app.ui.views.activity import ActivityActions, ActivityScreen
 from scanner_app.ui.views.admin import AdminActions, AdminScreen
 from scanner_app.ui.views.frame import AppFrame, FrameActions
+from scanner_app.ui.views.lock import LockActions, LockScreen
 from scanner_app.ui.views.pairing import PairActions, PairScreen, SetupActions, SetupScreen
 from scanner_app.ui.views.scan import ScanActions, ScanScreen
 from scanner_app.ui.views.search import SearchActions, SearchScreen
@@ -65,6 +66,7 @@ class _Session:
     verdict_serial: int = 0
     refreshing: bool = False
     refresh_again: bool = False
+    listening: bool = False  # subscribed to the gate, loops running (once per window)
 
 
 class DoorApp(LiveParts):
@@ -84,6 +86,8 @@ class DoorApp(LiveParts):
         self.status: SyncStatus | None = None
         self.stats: GateStats | None = None
         self.revoked = False
+        self.lock_mode = "enter"  # what the lock screen asks: enter | choose | set
+        self.lock_note = ""
         self.sounds = Sounds(self.options.sounds)
         self.actions = GateActions(self)
         self._screens: dict[Screen, Any] = {}
@@ -105,7 +109,20 @@ class DoorApp(LiveParts):
         page.on_disconnect = self.close
         page.on_connect = self._reconnected
         page.add(self.frame.root)
-        self._subscribe()
+        locked = await asyncio.to_thread(lambda: self.gate.keys.locked)
+        if locked is not None:  # the door PIN first; `opened` follows
+            self.lock_mode = locked
+            await self.show(Screen.LOCK)
+            return
+        await self.opened()
+
+    async def opened(self) -> None:
+        """The gate's data is open: listen to it, sync, and show where to start."""
+        first = not self.session.listening
+        if first:
+            self.session.listening = True
+            self._subscribe()
+        await asyncio.to_thread(self.gate.start)
         paired, revoked, config = await asyncio.to_thread(
             lambda: (self.gate.paired, self.gate.revoked, self.gate.config)
         )
@@ -114,7 +131,8 @@ class DoorApp(LiveParts):
             self.events = await asyncio.to_thread(self.gate.events)
         await self.read_status()
         await self.show(nav.start_screen(paired=paired, revoked=revoked, config=config))
-        self._start_loops()
+        if first:
+            self._start_loops()
 
     def _subscribe(self) -> None:
         session = self.session
@@ -143,7 +161,7 @@ class DoorApp(LiveParts):
         self.session.unsubscribe.clear()
 
     def _reconnected(self) -> None:
-        if self.session.closed:
+        if self.session.closed and self.session.listening:
             self._subscribe()
             self._start_loops()
             self._from_thread(self.refresh)
@@ -177,7 +195,7 @@ class DoorApp(LiveParts):
             self._screens.pop(screen, None)
 
     def _screen(self, screen: Screen) -> Any:
-        if screen in (Screen.PAIR, Screen.SETUP):  # always fresh: pairing state, event list
+        if screen in (Screen.PAIR, Screen.SETUP, Screen.LOCK):  # always fresh: state, events
             self._screens.pop(screen, None)
         if screen not in self._screens:
             self._screens[screen] = self._build_screen(screen)
@@ -185,8 +203,18 @@ class DoorApp(LiveParts):
 
     def _build_screen(self, screen: Screen) -> Any:
         t, colours, a = self.t, self.colours, self.actions
+        if screen is Screen.LOCK:
+            return LockScreen(
+                t,
+                colours,
+                LockActions(a.lock_submit),
+                self.lock_mode,
+                t(self.lock_note) if self.lock_note else "",
+            )
         if screen is Screen.PAIR:
-            return PairScreen(t, colours, PairActions(a.pair, a.pair_uri), revoked=self.revoked)
+            wiped = self.status.wiped if self.status is not None else None
+            pair = PairActions(a.pair, a.pair_uri)
+            return PairScreen(t, colours, pair, revoked=self.revoked, wiped=wiped)
         if screen is Screen.SETUP:
             setup = SetupActions(a.configure, a.refresh_events)
             return SetupScreen(t, colours, setup, self.events, self.config)

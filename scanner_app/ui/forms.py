@@ -24,6 +24,8 @@ __all__ = [
     "field_error_text",
     "find_checkpoint",
     "parse_tags",
+    "pin_mismatch",
+    "pin_wrong_text",
     "problem_text",
 ]
 
@@ -111,3 +113,15 @@ def problem_text(problem: str | None, message: str | None, t: Texts) -> str:
     if not message:
         return ""
     return t("error.generic", error=message)
+
+
+def pin_mismatch(mode: str, pin: str, confirm: str) -> bool:
+    """A PIN being chosen must be typed twice the same (an entered one is typed once)."""
+    return mode != "enter" and pin.strip() != confirm.strip()
+
+
+def pin_wrong_text(remaining: int, wait_s: float, t: Texts) -> str:
+    """A wrong PIN: the tries left before the gate erases itself, and any wait before the next."""
+    if wait_s >= 1:
+        return t("lock.wait", left=remaining, seconds=int(wait_s + 0.999))
+    return t("lock.wrong", left=remaining)

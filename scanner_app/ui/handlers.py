@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 import flet as ft
 
-from scanner_app.errors import GateError, WalkinInvalid
+from scanner_app.errors import GateError, Problem, WalkinInvalid
 from scanner_app.trace import trace, tracing
 from scanner_app.ui import forms
 from scanner_app.ui.navigation import Screen
 from scanner_app.ui.shell import Shell
 from scanner_app.ui.views.admin import AdminScreen
+from scanner_app.ui.views.lock import LockScreen
 from scanner_app.ui.views.pairing import PairScreen
 from scanner_app.ui.views.scan import ScanScreen
 from scanner_app.ui.views.search import SearchScreen
@@ -72,6 +73,47 @@ class GateActions:
         if scan is not None:
             scan.show_camera_problem(message)
             self.app.page.update()
+
+    # -- the door PIN ------------------------------------------------------------------------
+    async def lock_submit(self, mode: str, pin: str, confirm: str) -> None:
+        """Enter, choose or set the door PIN; then open the gate (or go back to scanning)."""
+        app, t = self.app, self.app.t
+        screen = app.screen_of(LockScreen)
+        if forms.pin_mismatch(mode, pin, confirm):
+            if screen is not None:
+                screen.show_error(t("lock.mismatch"))
+                app.page.update()
+            return
+        keys = self.gate.keys
+        try:
+            await asyncio.to_thread(keys.set_pin if mode == "set" else keys.unlock, pin)
+        except GateError as exc:
+            if exc.code is Problem.WIPED:  # the tenth wrong PIN erased the gate
+                app.lock_note = "pair.wiped.pin"
+                await self._after_lock(await asyncio.to_thread(lambda: keys.locked))
+                return
+            wrong = exc.code is Problem.PIN_WRONG
+            words = (
+                forms.pin_wrong_text(getattr(exc, "remaining", 0), getattr(exc, "wait_s", 0), t)
+                if wrong
+                else self._words(exc)
+            )
+            if screen is not None:
+                screen.show_error(words)
+                app.page.update()
+            return
+        app.lock_note = ""
+        await self._after_lock(None if mode != "set" else "set")
+
+    async def _after_lock(self, locked: str | None) -> None:
+        app = self.app
+        if locked is not None and locked != "set":
+            app.lock_mode = locked
+            await app.show(Screen.LOCK)
+        elif locked == "set":  # the PIN is set: back to the door
+            await app.show(Screen.SCAN if app.config is not None else Screen.SETUP)
+        else:
+            await app.opened()
 
     # -- pairing and setup -------------------------------------------------------------------
     async def pair(self, server_url: str, code: str, name: str) -> None:

@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from scanner_app.errors import GateError, Problem
 from scanner_app.state import GateStats, SyncStatus
 from scanner_app.ui import viewmodel as vm
 from scanner_app.ui.navigation import Screen
@@ -38,6 +39,8 @@ class LiveParts:
     status: SyncStatus | None
     stats: GateStats | None
     revoked: bool
+    lock_mode: str
+    lock_note: str  # a text key
 
     def screen_of(self, kind: Any) -> Any: ...
 
@@ -66,11 +69,22 @@ class LiveParts:
         try:
             while True:
                 session.refresh_again = False
-                await self.read_status()
+                if self.screen is Screen.LOCK:
+                    break
+                try:
+                    await self.read_status()
+                except GateError as exc:  # erased, and the new key needs a PIN
+                    if exc.code not in (Problem.LOCKED, Problem.PIN_REQUIRED):
+                        raise
+                    await self._locked_again()
+                    break
                 assert self.status is not None
-                if self.status.revoked and not self.revoked:
+                if (self.status.revoked or self.status.wiped) and not self.revoked:
                     self.revoked = True
                     await self.show(Screen.PAIR)
+                elif self.status.pin_wanted:
+                    self.lock_mode = "set"
+                    await self.show(Screen.LOCK)
                 self.draw_status()
                 if self.screen is Screen.ACTIVITY:
                     await self._load_activity()
@@ -80,6 +94,13 @@ class LiveParts:
             session.refreshing = False
         if not session.closed:
             self.page.update()
+
+    async def _locked_again(self) -> None:
+        """The gate was erased under this window (wiped, revoked) and its next key needs a PIN."""
+        self.lock_mode = await asyncio.to_thread(lambda: self.gate.keys.locked) or "choose"
+        notice = await asyncio.to_thread(lambda: self.gate.keys.notice)
+        self.lock_note = f"pair.wiped.{notice.reason.value}" if notice else ""
+        await self.show(Screen.LOCK)
 
     async def _load_activity(self) -> None:
         screen = self.screen_of(ActivityScreen)

@@ -22,6 +22,7 @@ __all__ = [
 
 
 class Screen(StrEnum):
+    LOCK = "lock"  # the door PIN
     PAIR = "pair"
     SETUP = "setup"
     SCAN = "scan"

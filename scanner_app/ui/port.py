@@ -20,12 +20,29 @@ from scanner_app.state import (
     SyncStatus,
 )
 
-__all__ = ["CameraLike", "GateLike"]
+__all__ = ["CameraLike", "GateLike", "KeysLike"]
+
+
+class KeysLike(Protocol):
+    """`scanner_app.holder.Holder` as `gate.keys`: the gate's data key and its door PIN."""
+
+    @property
+    def locked(self) -> str | None: ...  # "enter" | "choose" | None
+
+    def unlock(self, pin: str) -> None: ...
+
+    def set_pin(self, pin: str) -> None: ...
+
+    @property
+    def notice(self) -> Any: ...  # scanner_app.custody.WipeNotice | None
 
 
 class GateLike(Protocol):
     """The members of `scanner_app.gate.Gate` the app uses (all blocking: call off the loop).
     Refusals raise `scanner_app.errors.GateError` (its `code` says why)."""
+
+    @property
+    def keys(self) -> KeysLike: ...
 
     @property
     def paired(self) -> bool: ...

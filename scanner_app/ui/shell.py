@@ -40,6 +40,10 @@ class Shell(Protocol):
     config: GateConfig | None
     status: SyncStatus | None
     revoked: bool
+    lock_mode: str  # what the lock screen asks: enter | choose | set
+    lock_note: str  # a text key
+
+    async def opened(self) -> None: ...
 
     def screen_of(self, kind: type[S]) -> S | None: ...
 

@@ -206,4 +206,38 @@ EN: dict[str, str] = {
     "problem.must_refetch": "The event is being downloaded again.",
     "error.too_long": "At most 200 characters",
     "error.too_many_tags": "At most 50 tags of 64 characters",
+    # the door PIN (a gate's data sealed under it)
+    "lock.title.enter": "Enter the door PIN",
+    "lock.intro.enter": (
+        "The guest list on this device is encrypted. Enter the door PIN to open it."
+    ),
+    "lock.title.choose": "Choose a door PIN",
+    "lock.intro.choose": (
+        "This device has no secure key storage, so the guest list is encrypted under a PIN "
+        "that staff enter each time the app starts."
+    ),
+    "lock.title.set": "This event asks for a door PIN",
+    "lock.intro.set": "Choose a PIN for this gate: it is asked for each time the app starts.",
+    "lock.pin": "Door PIN (4 to 12 digits)",
+    "lock.confirm": "The same PIN again",
+    "lock.open": "Open",
+    "lock.set": "Set the PIN",
+    "lock.working": "Opening…",
+    "lock.wrong": "Wrong PIN: {left} tries left before this device erases its data.",
+    "lock.wait": "Wrong PIN: {left} tries left. Wait {seconds} s before the next try.",
+    "lock.mismatch": "The two PINs differ.",
+    "pair.wiped.organizer": "This device was wiped by the organizer. Pair it again to scan.",
+    "pair.wiped.revoked": "This device was revoked and its data erased. Pair it again to scan.",
+    "pair.wiped.pin": "10 wrong PINs: this device's data was erased. Pair it again to scan.",
+    "pair.wiped.expired": "This device's data was erased at the end of its retention.",
+    "status.expired": "Guest list erased: retention ended",
+    "problem.locked": "Enter the door PIN first.",
+    "problem.pin_required": "Choose a door PIN first.",
+    "problem.pin_invalid": "A door PIN is 4 to 12 digits.",
+    "problem.pin_wrong": "Wrong PIN.",
+    "problem.wiped": "This device's data was erased: pair it again.",
+    "problem.expired": (
+        "This event's guest list was erased from this device when its retention ended. "
+        "Sync to renew it."
+    ),
 }

@@ -200,4 +200,46 @@ ES: dict[str, str] = {
     "problem.must_refetch": "El evento se está descargando de nuevo.",
     "error.too_long": "Como máximo 200 caracteres",
     "error.too_many_tags": "Como máximo 50 etiquetas de 64 caracteres",
+    # el PIN de la puerta (los datos del dispositivo, cifrados con él)
+    "lock.title.enter": "Introduzca el PIN de la puerta",
+    "lock.intro.enter": (
+        "La lista de invitados de este dispositivo está cifrada. Introduzca el PIN para abrirla."
+    ),
+    "lock.title.choose": "Elija un PIN de la puerta",
+    "lock.intro.choose": (
+        "Este dispositivo no tiene un almacén seguro de claves: la lista de invitados se cifra "
+        "con un PIN que el personal introduce cada vez que se abre la aplicación."
+    ),
+    "lock.title.set": "Este evento pide un PIN de la puerta",
+    "lock.intro.set": (
+        "Elija un PIN para esta puerta: se pedirá cada vez que se abra la aplicación."
+    ),
+    "lock.pin": "PIN de la puerta (de 4 a 12 cifras)",
+    "lock.confirm": "El mismo PIN otra vez",
+    "lock.open": "Abrir",
+    "lock.set": "Fijar el PIN",
+    "lock.working": "Abriendo…",
+    "lock.wrong": "PIN incorrecto: quedan {left} intentos antes de que se borren los datos.",
+    "lock.wait": "PIN incorrecto: quedan {left} intentos. Espere {seconds} s para volver a probar.",
+    "lock.mismatch": "Los dos PIN no coinciden.",
+    "pair.wiped.organizer": (
+        "El organizador borró este dispositivo. Vincúlelo de nuevo para escanear."
+    ),
+    "pair.wiped.revoked": (
+        "Este dispositivo fue revocado y sus datos borrados. Vincúlelo de nuevo para escanear."
+    ),
+    "pair.wiped.pin": (
+        "10 PIN incorrectos: se borraron los datos de este dispositivo. Vincúlelo de nuevo."
+    ),
+    "pair.wiped.expired": "Los datos de este dispositivo se borraron al acabar su conservación.",
+    "status.expired": "Lista de invitados borrada: conservación terminada",
+    "problem.locked": "Introduzca primero el PIN de la puerta.",
+    "problem.pin_required": "Elija primero un PIN de la puerta.",
+    "problem.pin_invalid": "Un PIN de la puerta tiene de 4 a 12 cifras.",
+    "problem.pin_wrong": "PIN incorrecto.",
+    "problem.wiped": "Se borraron los datos de este dispositivo: vincúlelo de nuevo.",
+    "problem.expired": (
+        "La lista de invitados de este evento se borró de este dispositivo al acabar su "
+        "conservación. Sincronice para renovarla."
+    ),
 }

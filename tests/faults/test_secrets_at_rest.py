@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import text, update
 
 from scanner_app.store import Store
+from scanner_app.store.cipher import Cipher
 from sync_server.migrate import seal_webhook_secrets, upgrade
 from sync_server.models import WebhookEndpoint
 from sync_server.security import SecretBox
@@ -72,9 +73,9 @@ def test_a_gates_folder_and_files_are_private(tmp_path: Path) -> None:
     os.chmod(folder, 0o755)  # as an older version left it
     (folder / "scanner.db").touch()
     os.chmod(folder / "scanner.db", 0o644)
-    store = Store(folder / "scanner.db")
+    store = Store(folder / "scanner.db", Cipher(os.urandom(32)))
     try:
-        store.set_meta("device_token", "dk_dev_" + "x" * 43)  # a write: the WAL exists now
+        store.set_secret("device_token", "dk_dev_" + "x" * 43)  # a write: the WAL exists now
         assert _mode(folder) == 0o700
         files = [p for p in folder.iterdir() if p.name.startswith("scanner.db")]
         assert {p.name for p in files} >= {"scanner.db", "scanner.db-wal", "scanner.db-shm"}

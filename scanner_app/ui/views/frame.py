@@ -111,7 +111,7 @@ class AppFrame:
         self.change_gate.visible = in_nav
         if in_nav:
             self.nav.selected_index = NAV_SCREENS.index(screen)
-        self.status_holder.visible = screen is not Screen.PAIR
+        self.status_holder.visible = screen not in (Screen.PAIR, Screen.LOCK)
 
     def show_status(self, bar: ft.Control) -> None:
         self.status_holder.content = bar

@@ -25,7 +25,13 @@ class PairActions:
 
 class PairScreen:
     def __init__(
-        self, t: Texts, colours: Palette, actions: PairActions, *, revoked: bool = False
+        self,
+        t: Texts,
+        colours: Palette,
+        actions: PairActions,
+        *,
+        revoked: bool = False,
+        wiped: str | None = None,
     ) -> None:
         self.t = t
         self.actions = actions
@@ -33,12 +39,9 @@ class PairScreen:
         self.code = text_field(t("pair.code"), autocorrect=False, on_submit=self.submit)
         self.name = text_field(t("pair.name"), value=t("pair.default_name"))
         self.uri = text_field(t("pair.uri"), autocorrect=False, on_submit=self.submit)
+        note = t(f"pair.wiped.{wiped}") if wiped else t("pair.revoked") if revoked else ""
         self.message = ft.Text(
-            t("pair.revoked") if revoked else "",
-            color=colours.deny,
-            size=FIELD_TEXT,
-            visible=revoked,
-            key="pair-message",
+            note, color=colours.deny, size=FIELD_TEXT, visible=bool(note), key="pair-message"
         )
         self.button = big_button(t("pair.submit"), self.submit, icon=ft.Icons.LINK)
         self.root = screen_root(
