@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["SLICE", "NameIndex"]
 
 SLICE = 500  # attendees opened per hold of the store's lock while filling (a few ms)
+PAUSE = 0.001  # between slices: the lock is not fair, a waiting thread needs the gap
 _SCHEMA = (
     "CREATE TABLE names.keys (id TEXT PRIMARY KEY, event_id TEXT NOT NULL,"
     " first_key TEXT NOT NULL, last_key TEXT NOT NULL, email_key TEXT NOT NULL)",
@@ -70,26 +72,37 @@ class NameIndex:
             self._thread.start()
 
     def _fill(self) -> None:
-        from scanner_app.store.people import open_row  # (people builds on this module)
+        from scanner_app.store import fold_key
 
         store, after = self.store, ""
         try:
             while not self._stop.is_set():
                 with store.lock:
                     rows = store.conn.execute(
-                        "SELECT * FROM attendees WHERE id > ? ORDER BY id LIMIT ?", (after, SLICE)
+                        "SELECT id, event_id, sealed FROM attendees WHERE id > ?"
+                        " ORDER BY id LIMIT ?",
+                        (after, SLICE),
                     ).fetchall()
                     if not rows:
                         break
-                    opened = [open_row(store, r) for r in rows]
+                    keys = []
+                    for attendee_id, event_id, sealed in rows:
+                        # the sealed fields in `people._SEALED` order: code, qr, first, last, email
+                        first, last, email = store.unseal(sealed, attendee_id)[2:5]
+                        keys.append(
+                            (
+                                attendee_id,
+                                event_id,
+                                fold_key(first),
+                                fold_key(last),
+                                fold_key(email),
+                            )
+                        )
                     store.conn.executemany(
-                        "INSERT OR IGNORE INTO names.keys VALUES (?,?,?,?,?)",
-                        [
-                            (a["id"], a["event_id"], a["first_key"], a["last_key"], a["email_key"])
-                            for a in opened
-                        ],
+                        "INSERT OR IGNORE INTO names.keys VALUES (?,?,?,?,?)", keys
                     )
-                after = rows[-1]["id"]
+                after = rows[-1][0]
+                time.sleep(PAUSE)  # let a verdict waiting for the store have it first
         except sqlite3.ProgrammingError:  # the store was closed under the fill
             return
         finally:

@@ -208,3 +208,29 @@ def test_scan_reads_an_image_folder_through_the_real_decoder(
         ("unknown_code", None),
     ]
     assert summary["scanned"] == 4 and summary["pending_upload"] == 0
+
+
+def test_scan_opens_a_pin_locked_gate_with_doorcheck_pin_only(door: Door, tmp_path: Path) -> None:
+    """On a machine without secure storage the key is under a door PIN: from the environment
+    (never a flag), and a clear refusal without it or with a wrong one."""
+    data_dir = tmp_path / "kiosk"
+    gate = Gate(data_dir, keyring=None, pin="2468")
+    gate.pair(door.url, door.enrolment("kiosk")["enrollment_code"], "kiosk")
+    assert gate.sync_now()
+    gate.close()
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env.pop("DOORCHECK_PIN", None)
+    args = _scan_args(door, data_dir, "--source", "-", "--sync-timeout", "5")
+    code = door.people[0]["qr"].encode() + b"\n"
+    locked = subprocess.run(args, input=code, capture_output=True, timeout=120, env=env)
+    assert locked.returncode == 3
+    assert "locked by a door PIN: set DOORCHECK_PIN" in locked.stderr.decode()
+    wrong = subprocess.run(
+        args, input=code, capture_output=True, timeout=120, env={**env, "DOORCHECK_PIN": "1111"}
+    )
+    assert wrong.returncode == 3 and "wrong PIN: 9 tries left" in wrong.stderr.decode()
+    done = subprocess.run(
+        args, input=code, capture_output=True, timeout=120, env={**env, "DOORCHECK_PIN": "2468"}
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert _lines(done.stdout.decode())[0]["reason"] == "ok"

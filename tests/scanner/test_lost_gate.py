@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
@@ -275,3 +276,24 @@ def test_expiry_erases_the_event_offline_and_a_sync_renews_it(door: Door, tmp_pa
         assert gate.submit(door.people[1]["qr"]).accepted
     finally:
         gate.close()
+
+
+def test_an_event_that_asks_for_a_pin_moves_the_key_under_one(door: Door, tmp_path: Path) -> None:
+    answer = door.org.client.patch(f"/v1/events/{door.event_id}", json={"require_device_pin": True})
+    assert answer.status_code == 200, answer.text
+    folder = tmp_path / "gate"
+    gate = _paired(door, Gate(folder))  # the platform's keyring (the suite's)
+    try:
+        assert gate.status().pin_wanted and gate.keys.locked is None
+        with pytest.raises(GateError):
+            gate.keys.set_pin("12")
+        gate.keys.set_pin(PIN)
+        assert not gate.status().pin_wanted
+        assert KeyringStore(folder, keyring.get_keyring()).load() is None
+    finally:
+        gate.close()
+    again = Gate(folder)
+    assert again.keys.locked == "enter"  # the keyring no longer opens it
+    again.keys.unlock(PIN)
+    assert again.paired and again.status().attendees_cached == 3
+    again.close()
