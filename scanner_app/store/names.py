@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SLICE", "NameIndex"]
 
-SLICE = 500  # attendees opened per hold of the store's lock while filling (a few ms)
+SLICE = 1000  # attendees read, then written, per hold of the store's lock while filling
 PAUSE = 0.001  # between slices: the lock is not fair, a waiting thread needs the gap
 _SCHEMA = (
     "CREATE TABLE names.keys (id TEXT PRIMARY KEY, event_id TEXT NOT NULL,"
@@ -34,6 +34,10 @@ _SCHEMA = (
     "CREATE INDEX names.ix_email ON keys (event_id, email_key)",
 )
 _PUT = "INSERT OR REPLACE INTO names.keys VALUES (?,?,?,?,?)"
+_FILL = (  # only attendees still cached, never over what a writer put meanwhile
+    "INSERT OR IGNORE INTO names.keys SELECT ?,?,?,?,?"
+    " WHERE EXISTS (SELECT 1 FROM main.attendees WHERE id = ?)"
+)
 
 
 class NameIndex:
@@ -77,30 +81,25 @@ class NameIndex:
         store, after = self.store, ""
         try:
             while not self._stop.is_set():
-                with store.lock:
+                with store.lock:  # the store's connection is shared: read a slice under its lock
                     rows = store.conn.execute(
                         "SELECT id, event_id, sealed FROM attendees WHERE id > ?"
                         " ORDER BY id LIMIT ?",
                         (after, SLICE),
                     ).fetchall()
-                    if not rows:
-                        break
-                    keys = []
-                    for attendee_id, event_id, sealed in rows:
-                        # the sealed fields in `people._SEALED` order: code, qr, first, last, email
-                        first, last, email = store.unseal(sealed, attendee_id)[2:5]
-                        keys.append(
-                            (
-                                attendee_id,
-                                event_id,
-                                fold_key(first),
-                                fold_key(last),
-                                fold_key(email),
-                            )
-                        )
-                    store.conn.executemany(
-                        "INSERT OR IGNORE INTO names.keys VALUES (?,?,?,?,?)", keys
+                if not rows:
+                    break
+                keys = []  # opened outside the lock: a verdict never waits for the decryption
+                for attendee_id, event_id, sealed in rows:
+                    # the sealed fields in `people._SEALED` order: code, qr, first, last, email
+                    first, last, email = store.unseal(sealed, attendee_id)[2:5]
+                    keys.append(
+                        (attendee_id, event_id, fold_key(first), fold_key(last), fold_key(email))
                     )
+                # one transaction per slice (a statement each would be 2.5 s for 100,000); a
+                # writer may have changed or deleted one of them since it was read: theirs wins
+                with store.transaction() as conn:
+                    conn.executemany(_FILL, [(*k, k[0]) for k in keys])
                 after = rows[-1][0]
                 time.sleep(PAUSE)  # let a verdict waiting for the store have it first
         except sqlite3.ProgrammingError:  # the store was closed under the fill
