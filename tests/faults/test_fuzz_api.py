@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-import schemathesis.specs.openapi.schemas  # noqa: F401 - see below
+import schemathesis.specs.openapi.schemas  # imported at collection: see below
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
