@@ -33,8 +33,11 @@ def demo(
         typer.Option("--camera", metavar="INDEX|PATH", help="Camera index or a video file."),
     ] = None,
     scanner_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="Port of the web scanner (with --web).")
-    ] = 8550,
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Port of the web scanner (default: 8550, or a free one)."
+        ),
+    ] = None,
     no_scanner: Annotated[
         bool, typer.Option("--no-scanner", help="Only the server (print and serve).")
     ] = False,
@@ -44,6 +47,7 @@ def demo(
 
     import uvicorn
 
+    from scanner_app.launch import PortTaken, place, port_free
     from sync_server.app import create_app
     from sync_server.cli_tools import write_tickets
     from sync_server.db import session_scope
@@ -52,6 +56,12 @@ def demo(
     from sync_server.services.devices import create_enrolment
     from sync_server.settings import Settings
 
+    if not port_free(port):
+        raise fail(f"port {port} is taken (another program listens there): use --port")
+    try:
+        spot = None if no_scanner else place(web=web, port=scanner_port, avoid=frozenset({port}))
+    except PortTaken as exc:
+        raise fail(f"{exc} (--scanner-port)") from None
     data_dir = data_dir.resolve()
     if (data_dir / "doorcheck.db").exists():
         shutil.rmtree(data_dir)
@@ -91,10 +101,12 @@ def demo(
         thread.join(0.05)
 
     typer.echo(f"server: {url}  (API docs: {url}/docs)")
-    if no_scanner:
+    if spot is None:
         typer.echo("scanner: not started (--no-scanner)")
-    elif web:
-        typer.echo(f"scanner: http://127.0.0.1:{scanner_port}")
+    elif spot.web:
+        typer.echo(f"scanner: http://127.0.0.1:{spot.port}")
+        if spot.why:
+            typer.echo(f"({spot.why})", err=True)
     else:
         typer.echo("scanner: desktop window")
     typer.echo(f"admin API key: {seeded.api_key}")
@@ -105,12 +117,12 @@ def demo(
     )
     typer.echo("press Ctrl+C to stop", err=True)
     try:
-        if no_scanner:
+        if spot is None:
             while thread.is_alive():
                 thread.join(0.5)
         else:
             _open_scanner(
-                url, enrolment.code, seeded, data_dir / "scanner", web, scanner_port, camera
+                url, enrolment.code, seeded, data_dir / "scanner", spot.web, spot.port, camera
             )
     except KeyboardInterrupt:
         pass

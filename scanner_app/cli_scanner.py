@@ -29,8 +29,9 @@ def scanner(
         ),
     ] = None,
     port: Annotated[
-        int, typer.Option(min=1, max=65535, help="Port of the web app (with --web).")
-    ] = 8550,
+        int | None,
+        typer.Option(min=1, max=65535, help="Port of the web app (default: 8550, or a free one)."),
+    ] = None,
     lang: Annotated[
         str, typer.Option(envvar="DOORCHECK_LANG", help="Language at start: en or es.")
     ] = "en",
@@ -48,16 +49,25 @@ def scanner(
     """Open the scanner app: pair, choose a gate, scan with the camera or a handheld scanner."""
     from scanner_app.camera_feed import CameraFeed
     from scanner_app.gate import Gate
+    from scanner_app.launch import PortTaken, place
     from scanner_app.ui.app import run
     from scanner_app.ui.shell import AppOptions
+
+    try:
+        spot = place(web=web, port=port)
+    except PortTaken as exc:
+        typer.echo(f"doorcheck: {exc} (--port)", err=True)
+        raise typer.Exit(2) from None
 
     gate = Gate.open(data_dir, pin=os.environ.get("DOORCHECK_PIN") or None)  # else: asked on screen
     hub = CameraFeed(gate, camera) if camera is not None else None
     options = AppOptions(camera=hub, verdict_seconds=verdict_seconds, lang=lang)
-    if web:
-        typer.echo(f"scanner: http://127.0.0.1:{port}")
+    if spot.web:
+        typer.echo(f"scanner: http://127.0.0.1:{spot.port}")
+        if spot.why:
+            typer.echo(f"({spot.why})", err=True)
     try:
-        run(gate, web=web, port=port, options=options)
+        run(gate, web=spot.web, port=spot.port, options=options)
     finally:
         gate.close()
 

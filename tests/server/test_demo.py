@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -87,3 +89,73 @@ def test_demo_serves_a_scannable_event(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def _read_lines(proc: subprocess.Popen[str], wanted: int, seconds: float) -> dict[str, str]:
+    lines: dict[str, str] = {}
+    deadline = time.monotonic() + seconds
+    while len(lines) < wanted and time.monotonic() < deadline:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        key, _, value = line.partition(":")
+        lines[key] = value.strip()
+    return lines
+
+
+def test_demo_without_a_display_opens_the_scanner_in_the_browser(tmp_path: Path) -> None:
+    """The README's first command on a server with no screen: no --web, no DISPLAY; Flet would
+    otherwise serve on port 8000 beside the demo's own server and die."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["DOORCHECK_PIN"] = "2468"
+    proc = subprocess.Popen(
+        [DOORCHECK, "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
+         "--attendees", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        lines = _read_lines(proc, 5, 60)
+        scanner = lines.get("scanner", "")
+        assert scanner.startswith("http://127.0.0.1:"), lines
+        assert int(scanner.rsplit(":", 1)[1]) != port
+        page = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(scanner, timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert page is not None and page.status_code == 200 and "flutter" in page.text.lower()
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert "no display here" in err
+    assert "Traceback" not in err
+
+
+def test_demo_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        for args in (
+            ["--port", str(taken)],
+            ["--port", str(free_port()), "--web", "--scanner-port", str(taken)],
+        ):
+            done = subprocess.run(
+                [DOORCHECK, "demo", *args, "--data-dir", str(tmp_path / "d"), "--attendees", "1"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 1
+            assert done.stderr.strip().count("\n") == 0, done.stderr
+            assert f"port {taken} is taken" in done.stderr
+    same = free_port()
+    done = subprocess.run(
+        [DOORCHECK, "demo", "--port", str(same), "--web", "--scanner-port", str(same),
+         "--data-dir", str(tmp_path / "d"), "--attendees", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and "taken" in done.stderr and "Traceback" not in done.stderr
