@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from sync_server import __version__
 from sync_server.api.deps import RateLimiter
 from sync_server.api.guards import CatchAll, WriterGate
+from sync_server.api.idempotency import Idempotency
 from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
 from sync_server.api.routes import (
     api_keys,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a database connection: SQLite takes one writer at a time; on PostgreSQL writers may wait
     # on a lock, and reads keep four of the pool's connections.
     writers = 8 if is_sqlite(engine) else max(1, 2 * settings.db_pool_size - 4)
+    app.add_middleware(Idempotency)  # inside the writer gate: it writes
     app.add_middleware(WriterGate, places=writers, wait_s=BUSY_TIMEOUT_MS / 1000)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes

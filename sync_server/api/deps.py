@@ -43,6 +43,7 @@ __all__ = [
     "WebhookAdmin",
     "WipingDevice",
     "Writer",
+    "caller_organization",
     "owned",
     "owned_event",
     "require",
@@ -233,6 +234,21 @@ def _authenticate(request: Request, *, wiping: bool = False) -> Principal:
     scopes = frozenset(row.scopes) if kind == "api_key" else frozenset({Scope.SCAN})
     _touch(request, kind, row)
     return Principal(row.organization_id, row.id, kind, scopes)
+
+
+def caller_organization(request: Request) -> str | None:
+    """The organization of the request's token when it is a known, unrevoked one; None otherwise
+    (this is not authentication: the route still authenticates and checks scopes)."""
+    token = _bearer(request)
+    kind = token_kind(token) if token else None
+    if token is None or kind is None:
+        return None
+    digest = hash_token(request.app.state.secret, token)
+    with request.app.state.read_engine.connect() as conn:
+        row = conn.execute(_LOOKUPS[kind][0], {"digest": digest}).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return str(row.organization_id)
 
 
 def _rate_limited(request: Request, response: Response, principal: Principal) -> None:
