@@ -27,6 +27,7 @@ from sync_server.api.routes import (
     imports,
     scans,
     sync,
+    webhook_log,
     webhooks,
 )
 from sync_server.api.wire import install_wire_schemas
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports.router,
         devices.router,
         conflicts.router,
+        webhook_log.router,  # before webhooks: /messages is not an endpoint id
         webhooks.router,
     ):
         app.include_router(router)
