@@ -7,16 +7,40 @@ log filters and the organization's message list."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared.webhooks import API_VERSION
 from sync_server.webhooks.dispatch import Dispatcher
-from tests.server.conftest import Api, Org, Receiver, add_attendee, assert_error, scan, setup_event
-from tests.server.test_webhook_delivery import EVERY_TYPE, api, drain, settings_of  # noqa: F401
+from tests.server.conftest import (
+    Api,
+    Org,
+    Receiver,
+    add_attendee,
+    assert_error,
+    live_api,
+    scan,
+    setup_event,
+)
+from tests.server.test_webhook_delivery import EVERY_TYPE, drain, settings_of
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    """Loopback receivers allowed; the test drives its own dispatcher."""
+    with live_api(
+        db_url,
+        tmp_path,
+        webhook_allow_private=True,
+        webhook_retry_schedule="0.2,0.2,0.2",
+        webhook_embedded=False,
+    ) as api:
+        yield api
 
 
 def _every_type_happens(api: Api, org: Org, setup: dict[str, Any]) -> dict[str, Any]:
