@@ -23,6 +23,7 @@ from sync_server.api.routes import (
     conflicts,
     devices,
     events,
+    exports,
     health,
     imports,
     scans,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         children.ticket_types,
         children.zones,
         children.checkpoints,
+        exports.router,  # before attendees: "export" is not an attendee id
         attendees.router,
         imports.router,
         devices.router,

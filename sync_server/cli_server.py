@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sync_server.db import make_engine, session_scope
 from sync_server.settings import Settings
 
-__all__ = ["db_app", "init", "server", "settings_for"]
+__all__ = ["db_app", "fail", "init", "open_engine", "server", "settings_for"]
 
 DbOption = Annotated[
     str | None,
@@ -200,3 +201,20 @@ class ChildWorker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def open_engine(db: str | None, *, migrate: bool) -> Engine:
+    """An engine on `--db` (migrated first when `migrate`); one clear line when unreachable."""
+    from sync_server.migrate import upgrade
+
+    url = settings_for(db).db_url
+    if url.startswith("sqlite:///") and not migrate and not Path(url[10:]).exists():
+        raise fail(f"no database at {url[10:]}")
+    engine = make_engine(url)
+    if migrate:
+        try:
+            upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise fail(f"cannot reach the database: {str(exc.orig).strip()[:200]}") from exc
+    return engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sync_server.api.deps import EventWriteDep, SessionDep, Writer
 from sync_server.services.import_upload import parse_upload, upload_format
@@ -17,8 +17,12 @@ router = APIRouter(prefix="/v1/events/{event_id}", tags=["attendees"])
 
 
 class RowErrorPublic(BaseModel):
-    row: int
-    field: str
+    row: int = Field(description="The data row, 1-based (the header is not a row)")
+    line: int | None = Field(
+        description="The first physical line of the record in a CSV file (the header is line "
+        "1; blank lines count); null for JSON"
+    )
+    field: str = Field(description="The column (or `row` for the record as a whole)")
     message: str
 
 
@@ -29,6 +33,10 @@ class ImportResultPublic(BaseModel):
     unchanged: int
     failed: int
     errors: list[RowErrorPublic]
+    warnings: list[str] = Field(
+        description="What the import did that the file may not expect: columns ignored or kept "
+        "as custom fields, rows that cannot be matched again on a re-import, codes changed"
+    )
 
     @classmethod
     def of(cls, result: ImportResult) -> ImportResultPublic:
@@ -73,12 +81,13 @@ def import_(
     `custom.<key>` columns) or a JSON array of attendee objects. Bad rows are reported in
     `errors` (1-based data rows) and skipped, unless `atomic=true`: then nothing is written.
     """
-    rows = parse_upload(body, request.headers.get("content-type"))
+    upload = parse_upload(body, request.headers.get("content-type"))
     result = import_attendees(
         session,
         event=event,
-        rows=rows,
+        rows=upload.rows,
         secret=request.app.state.secret,
         options=ImportOptions(atomic=atomic),
     )
+    result.warnings[:0] = upload.warnings
     return ImportResultPublic.of(result)
