@@ -16,6 +16,7 @@ from sync_server.api.deps import RateLimiter
 from sync_server.api.guards import CatchAll, WriterGate
 from sync_server.api.idempotency import Idempotency
 from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
+from sync_server.api.openapi import serve_docs
 from sync_server.api.routes import (
     api_keys,
     attendees,
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         lifespan=_lifespan,
+        docs_url=None,  # served by serve_docs, from local assets
+        redoc_url=None,
         title="doorcheck",
         version=__version__,
         description="Offline-first door check-in: organizer API, device sync and webhooks.",
@@ -134,4 +137,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     install_wire_schemas(app)
+    serve_docs(app)
     return app

@@ -55,7 +55,7 @@ _BODY = {
     "required": True,
     "content": {
         "text/csv": {
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "format": "binary"},
             "example": "first_name,last_name,email,ticket_type,tags,custom.seat\n"
             "Ana,Ruiz,ana@example.com,vip,press;speaker,A12\n",
         },

@@ -158,7 +158,7 @@ def list_scans(
     status: Annotated[str | None, Query(max_length=16)] = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Page[ScanPublic]:
     query = select(Scan).where(Scan.event_id == event.id)
     for column, value in (
         (Scan.checkpoint_id, checkpoint),
@@ -171,7 +171,9 @@ def list_scans(
     return _paginate_scans(session, query, limit, cursor)
 
 
-def _paginate_scans(session: Any, query: Any, limit: int | None, cursor: str | None) -> Page:
+def _paginate_scans(
+    session: Any, query: Any, limit: int | None, cursor: str | None
+) -> Page[ScanPublic]:
     # Scans have no created_at: the log pages by received_at.
     return paginate(
         session,
