@@ -218,10 +218,7 @@ def _authenticate(request: Request, *, wiping: bool = False) -> Principal:
     kind = token_kind(token) if token else None
     if token is None or kind is None:
         raise _invalid()
-    digest = hash_token(request.app.state.secret, token)
-    lookup, _ = _LOOKUPS[kind]
-    with request.app.state.read_engine.connect() as conn:
-        row = conn.execute(lookup, {"digest": digest}).first()
+    row = _token_row(request, kind, token)
     if row is None:
         raise _invalid()
     if kind == "device" and wiping:
@@ -243,12 +240,27 @@ def caller_organization(request: Request) -> str | None:
     kind = token_kind(token) if token else None
     if token is None or kind is None:
         return None
-    digest = hash_token(request.app.state.secret, token)
-    with request.app.state.read_engine.connect() as conn:
-        row = conn.execute(_LOOKUPS[kind][0], {"digest": digest}).first()
+    row = _token_row(request, kind, token)
     if row is None or row.revoked_at is not None:
         return None
     return str(row.organization_id)
+
+
+def _token_row(request: Request, kind: str, token: str) -> Any:
+    """The token's row, read once per request (the `Idempotency-Key` layer reads it before the
+    route authenticates: the route takes the same row)."""
+    state = request.scope.setdefault("state", {})
+    seen = state.get(_TOKEN_ROW)
+    if seen is not None and seen[0] == token:
+        return seen[1]
+    digest = hash_token(request.app.state.secret, token)
+    with request.app.state.read_engine.connect() as conn:
+        row = conn.execute(_LOOKUPS[kind][0], {"digest": digest}).first()
+    state[_TOKEN_ROW] = (token, row)
+    return row
+
+
+_TOKEN_ROW = "doorcheck.token_row"
 
 
 def _rate_limited(request: Request, response: Response, principal: Principal) -> None:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_server.api.deps import caller_organization
 from sync_server.api.middleware import send_json
 from sync_server.db import utcnow
-from sync_server.errors import error_body
+from sync_server.errors import ApiError, error_body
 from sync_server.services import idempotency as store
 
-__all__ = ["HEADER", "REPLAYED_HEADER", "Idempotency"]
+__all__ = ["HEADER", "REPLAYED_HEADER", "Idempotency", "Keyed", "claim_inline", "keep_inline"]
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -69,51 +73,53 @@ class Idempotency:
                 send, 422, _invalid_key(f"{HEADER} is 1 to 255 visible ASCII characters")
             )
             return
-        request = Request(scope)
-        org = await run_in_threadpool(caller_organization, request)
-        if org is None:  # the route answers 401 itself
-            await self.app(scope, receive, send)
-            return
         body = await _read_body(receive)
-        engine = scope["app"].state.engine
-        claim = await run_in_threadpool(
-            store.begin, engine, org, key, request_hash(scope, body), now=utcnow()
-        )
-        if isinstance(claim, store.Reused):
-            message = f"This {HEADER} was used for another request within 24 hours"
-            await send_json(send, 422, error_body("idempotency_key_reused", message))
-        elif isinstance(claim, store.Busy):
-            message = f"A request with this {HEADER} is still being answered: retry shortly"
-            await send_json(send, 409, error_body("conflict", message), ((b"retry-after", b"1"),))
-        elif isinstance(claim, store.Replay):
-            await _replay(send, claim)
+        inline = _INLINE.fullmatch(scope["path"]) is not None
+        keyed = Keyed(key, request_hash(scope, body), inline=inline)
+        if inline:  # the route takes and keeps the key itself
+            scope.setdefault("state", {})[_STATE] = keyed
+            await self._answer(scope, body, send, keyed)
+            return
+        # one trip to a pool thread: the caller's organization (its token's row, which the
+        # route then takes as it is) and the key taken, or what it holds
+        found = await run_in_threadpool(_claim, Request(scope), keyed)
+        if found is None:  # the route answers 401 itself
+            await self.app(scope, _replayed(body), send)
+            return
+        if isinstance(found, store.Reused):
+            await send_json(send, 422, error_body(*_REUSED))
+        elif isinstance(found, store.Busy):
+            await send_json(send, 409, error_body(*_BUSY), ((b"retry-after", b"1"),))
+        elif isinstance(found, store.Replay):
+            await _replay(send, found)
         else:
-            await self._answer(scope, body, send, org, key)
+            await self._answer(scope, body, send, keyed)
 
-    async def _answer(self, scope: Scope, body: bytes, send: Send, org: str, key: str) -> None:
+    async def _answer(self, scope: Scope, body: bytes, send: Send, keyed: Keyed) -> None:
         engine = scope["app"].state.engine
-        status, content_type, chunks, size = 0, None, [], 0
-        delivered, settled = False, False
+        status, content_type, size = 0, None, 0
+        chunks: list[bytes] = []
+        settled = False
 
-        async def replay_receive() -> Message:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        def claimed() -> bool:  # taken and not kept yet (a route answering inline keeps it)
+            return keyed.org is not None and not keyed.finished
+
+        async def abandon() -> None:
+            # a key taken inline went away with its transaction's rollback
+            if keyed.org is not None and claimed() and not keyed.inline:
+                await run_in_threadpool(store.abandon, engine, keyed.org, keyed.key)
 
         async def settle() -> None:
             nonlocal settled
             settled = True
-            if status in _NOT_KEPT or status >= 500 or size > MAX_KEPT_BODY:
-                await run_in_threadpool(store.abandon, engine, org, key)
+            org = keyed.org
+            if org is None or not claimed():
                 return
-            kept = b"".join(chunks)
-            await run_in_threadpool(
-                lambda: store.finish(
-                    engine, org, key, status=status, content_type=content_type, body=kept
-                )
-            )
+            if status in _NOT_KEPT or status >= 500 or size > MAX_KEPT_BODY:
+                await abandon()
+                return
+            answer = store.Replay(status, content_type, b"".join(chunks))
+            await run_in_threadpool(_keep, engine, keyed, org, answer)
 
         async def capture(message: Message) -> None:
             nonlocal status, content_type, size
@@ -137,16 +143,109 @@ class Idempotency:
         # moment it has the answer finds it kept.
         held: list[Message] = []
         try:
-            await self.app(scope, replay_receive, capture)
+            await self.app(scope, _replayed(body), capture)
         except BaseException:
             if not settled:
-                await run_in_threadpool(store.abandon, engine, org, key)
+                await abandon()
             raise
         if held:
             await settle()
             await send(held[0])
         elif not settled:
-            await run_in_threadpool(store.abandon, engine, org, key)
+            await abandon()
+
+
+@dataclass(slots=True)
+class Keyed:
+    """A request sent with an `Idempotency-Key`: `org` is set once the key is taken for it,
+    `finished` once its answer is kept."""
+
+    key: str
+    digest: str
+    org: str | None = None
+    finished: bool = False
+    inline: bool = False  # taken in the route's transaction: a rollback took the record too
+
+
+_STATE = "doorcheck.idempotency"
+# Routes that take and keep the key in their own thread (`claim_inline`, `keep_inline`): the
+# online scan, the door's hot path, makes no extra trip to the thread pool for it.
+_INLINE = re.compile(r"/v1/checkpoints/[^/]{1,64}/scans")
+_REUSED = ("idempotency_key_reused", f"This {HEADER} was used for another request within 24 hours")
+_BUSY = ("conflict", f"A request with this {HEADER} is still being answered: retry shortly")
+
+
+def _claim(request: Request, keyed: Keyed) -> store.Claim | None:
+    org = caller_organization(request)
+    if org is None:
+        return None
+    claim = store.begin(request.app.state.engine, org, keyed.key, keyed.digest, now=utcnow())
+    if isinstance(claim, store.Started):
+        keyed.org = org
+    return claim
+
+
+def claim_inline(request: Request, org: str, session: Session) -> Response | None:
+    """In the route's own transaction, once the caller is known: take the request's key (None:
+    answer it, `keep_inline` the answer, commit), or the answer to give instead (a replay; 422
+    or 409 raised). Should the transaction roll back, the middleware keeps the answer given."""
+    keyed: Keyed | None = request.scope.get("state", {}).get(_STATE)
+    if keyed is None:
+        return None
+    conn = session.connection()
+    claim = store.take(conn, org, keyed.key, keyed.digest, now=utcnow()) or store.Busy()
+    if isinstance(claim, store.Started):
+        keyed.org = org
+        return None
+    if isinstance(claim, store.Reused):
+        raise ApiError(422, *_REUSED)
+    if isinstance(claim, store.Busy):
+        raise ApiError(409, *_BUSY, headers={"Retry-After": "1"})
+    headers = {"Cache-Control": "private, no-store", REPLAYED_HEADER: "true"}
+    if claim.content_type:
+        headers["Content-Type"] = claim.content_type
+    return Response(claim.body, status_code=claim.status, headers=headers)
+
+
+def keep_inline(request: Request, conn: Connection, body: bytes) -> None:
+    """Keep a successful JSON answer (200) under the key `claim_inline` took, in the same
+    transaction (before its commit)."""
+    keyed: Keyed | None = request.scope.get("state", {}).get(_STATE)
+    if keyed is None or keyed.org is None:
+        return
+    store.keep(conn, keyed.org, keyed.key, status=200, content_type=_JSON, body=body)
+    keyed.finished = True
+
+
+_JSON = "application/json"
+
+
+def _keep(engine: Engine, keyed: Keyed, org: str, answer: store.Replay) -> None:
+    if keyed.inline:  # the route's transaction rolled back, and the key with it
+        store.keep_unless_taken(engine, answer, org, keyed.key, keyed.digest, now=utcnow())
+        return
+    store.finish(
+        engine,
+        org,
+        keyed.key,
+        status=answer.status,
+        content_type=answer.content_type,
+        body=answer.body,
+    )
+
+
+def _replayed(body: bytes) -> Receive:
+    """A `receive` that gives the body already read, then a disconnect."""
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def _read_body(receive: Receive) -> bytes:

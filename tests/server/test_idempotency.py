@@ -78,8 +78,28 @@ def test_online_scan_with_a_key_is_recorded_once(org: Org) -> None:
     again = org.client.post(url, json={"code": qr, "direction": "in"}, headers=headers)
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and first.json()["verdict"]["status"] == "accepted"
+    assert again.headers["idempotent-replayed"] == "true"
     scans = org.client.get(f"/v1/events/{setup['id']}/scans").json()["data"]
     assert len(scans) == 1
+    # the scan route keeps the key in its own thread: reuse, errors and strangers as elsewhere
+    other = org.client.post(url, json={"code": qr, "direction": "out"}, headers=headers)
+    assert_error(other, 422, "idempotency_key_reused")
+    bad = {"Idempotency-Key": "scan-bad"}
+    invalid = org.client.post(url, json={"code": qr, "direction": "up"}, headers=bad)
+    assert_error(invalid, 422, "validation_error")
+    replayed = org.client.post(url, json={"code": qr, "direction": "up"}, headers=bad)
+    assert replayed.json() == invalid.json() and replayed.headers["idempotent-replayed"] == "true"
+    nowhere = org.client.post(
+        "/v1/checkpoints/chk_nope/scans", json={"code": qr}, headers={"Idempotency-Key": "s-404"}
+    )
+    assert_error(nowhere, 404, "not_found")
+    stranger = httpx.post(
+        f"{org.client.base_url}{url}",
+        json={"code": qr},
+        headers={"Idempotency-Key": "scan-1", "Authorization": "Bearer dk_live_" + "x" * 43},
+    )
+    assert_error(stranger, 401, "invalid_api_key")
+    assert len(org.client.get(f"/v1/events/{setup['id']}/scans").json()["data"]) == 1
 
 
 def test_bad_keys_are_refused_and_change_nothing(org: Org) -> None:
