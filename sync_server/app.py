@@ -16,6 +16,7 @@ from sync_server.api.deps import RateLimiter
 from sync_server.api.guards import CatchAll, WriterGate
 from sync_server.api.idempotency import Idempotency
 from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
+from sync_server.api.observe import Observe
 from sync_server.api.openapi import serve_docs
 from sync_server.api.routes import (
     api_keys,
@@ -116,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
-    app.add_middleware(CatchAll)  # outermost of ours: a failure still answers, connection kept
+    app.add_middleware(CatchAll)  # a failure still answers, connection kept
+    # outermost: the request id and the metrics see every answer, a 500 included
+    app.add_middleware(Observe, access_log=settings.access_log)
     # Routers are matched in this order: the door's hot paths (scans, sync) come first.
     for router in (
         scans.router,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sync_server.db import make_engine, session_scope
+from sync_server.logs import LogFormat, uvicorn_log_config
 from sync_server.settings import Settings
 
 __all__ = ["db_app", "fail", "init", "open_engine", "server", "settings_for"]
@@ -102,12 +105,13 @@ def init(
         typer.echo(f"admin API key (shown once): {key}")
 
 
-def configure_logging() -> None:
-    """Our own INFO lines on stderr; httpx's line per request (every webhook attempt, hundreds a
-    second under load) only when it is a warning: the delivery log in the database has them."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def configure_logging(fmt: str | None = None) -> None:
+    """Our own INFO lines on stderr, plain or JSON (`fmt`, else `DOORCHECK_LOG_FORMAT`); httpx's
+    line per request (every webhook attempt, hundreds a second under load) only when it is a
+    warning: the delivery log in the database has them."""
+    from sync_server.logs import configure
+
+    configure(fmt or os.environ.get("DOORCHECK_LOG_FORMAT") or "plain")
 
 
 def server(
@@ -115,6 +119,13 @@ def server(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     db: DbOption = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log one line per request (with its id).")
+    ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="plain text, or one JSON object per line."),
+    ] = LogFormat.PLAIN,
     forwarded_allow_ips: Annotated[
         str,
         typer.Option(
@@ -130,8 +141,12 @@ def server(
 
     settings = settings_for(db)
     _upgrade(settings)
+    # every worker process (and the webhook worker) reads its settings from the environment
     os.environ["DOORCHECK_DB_URL"] = settings.db_url
-    configure_logging()
+    os.environ["DOORCHECK_LOG_FORMAT"] = log_format.value
+    os.environ["DOORCHECK_ACCESS_LOG"] = "true" if access_log else "false"
+    metrics_dir = _metrics_dir()
+    configure_logging(log_format.value)
     dispatcher = None
     if settings.webhook_embedded:
         # webhooks are delivered by one child `doorcheck worker`, not by threads of the API
@@ -139,12 +154,22 @@ def server(
         os.environ["DOORCHECK_WEBHOOK_EMBEDDED"] = "false"
         dispatcher = ChildWorker(settings.db_url)
         dispatcher.start()
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "doorcheck server listening on http://%s:%d (%d worker%s)",
+        shown,
+        port,
+        workers,
+        "" if workers == 1 else "s",
+        extra={"url": f"http://{shown}:{port}"},
+    )
     try:
         uvicorn.run(
             "sync_server.asgi:app",
             host=host,
             port=port,
             workers=workers,
+            log_config=uvicorn_log_config(log_format),
             log_level="warning",
             access_log=False,
             # uvicorn trusts 127.0.0.1 by default: a client on the same host could pose as any
@@ -155,6 +180,21 @@ def server(
     finally:
         if dispatcher is not None:
             dispatcher.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> Path | None:
+    """Where every process of this server (its workers, the webhook worker) writes its metrics
+    for `/metrics` to add up (`PROMETHEUS_MULTIPROC_DIR`): a fresh folder removed at exit,
+    unless the operator gave one."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="doorcheck-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    if "prometheus_client" in sys.modules:  # too late for this process: its values stay here
+        log.warning("metrics of the first worker may be missing (prometheus_client loaded)")
+    return folder
 
 
 class ChildWorker:

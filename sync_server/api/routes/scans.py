@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from sync_server.api.deps import EventDep, Principal, SessionDep, require
 from sync_server.api.idempotency import claim_inline, keep_inline
 from sync_server.api.pagination import Page, paginate
+from sync_server.metrics import count_scan
 from sync_server.models import Scan
 from sync_server.models.core import Scope
 from sync_server.models.people import ScanPublic, ScanRequest
@@ -156,6 +157,8 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Resp
             request=data,
             before_commit=keep,
         )
+        verdict = outcome.verdict
+        count_scan("online", verdict.status.value, verdict.reason.value)
         return answers[0] if answers else scan_result(outcome).model_dump_json().encode()
 
     body = await run_in_threadpool(authorized_scan)
