@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,10 +20,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from tests.conftest import free_port
+from tests.conftest import DOORCHECK, free_port, init_org, stop_process, wait_http
 from tests.server.conftest import Api, Org, assert_error, setup_event
 
-DOORCHECK = str(Path(sys.executable).parent / "doorcheck")
 SCANS = "/v1/checkpoints/{checkpoint_id}/scans"
 
 
@@ -40,15 +38,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Org, Path, Path]]:
     """`doorcheck server --workers 2 --access-log --log-format json` on a SQLite file, with its
     metrics folder given (to see which processes wrote), and an organization's admin key."""
     db, env = f"sqlite:///{tmp_path}/ops.db", _environment(tmp_path)
-    made = subprocess.run(
-        [DOORCHECK, "init", "--org", "Ops", "--db", db, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    key = json.loads(made.stdout)["api_key"]
+    key = init_org(db, env, tmp_path, "Ops")
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     port, log = free_port(), tmp_path / "server.log"
@@ -63,26 +53,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Org, Path, Path]]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_http(f"{url}/readyz", proc, log)
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         yield url, Org("org", key, client), log, metrics_dir
         client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 30)
 
 
 def _metrics(url: str) -> dict[str, list[Any]]:
