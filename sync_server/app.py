@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from sync_server import __version__
-from sync_server.api.deps import RateLimiter
 from sync_server.api.guards import CatchAll, WriterGate
 from sync_server.api.idempotency import Idempotency
 from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
@@ -37,6 +36,7 @@ from sync_server.api.wire import install_wire_schemas
 from sync_server.db import BUSY_TIMEOUT_MS, Checkpointer, is_sqlite, make_engine
 from sync_server.errors import install_error_handlers
 from sync_server.security import SecretBox
+from sync_server.services.rate_limits import RateLimiter, shared_windows
 from sync_server.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -103,8 +103,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.secret = settings.secret()
     app.state.box = SecretBox(app.state.secret)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.enroll_limiter = RateLimiter(30)  # per client address: enrolment codes are guessable
+    # counted on Redis or in the database, so every worker and server shares one limit
+    windows = shared_windows(engine, settings.redis_url)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, windows)
+    # per client address: enrolment codes are guessable
+    app.state.enroll_limiter = RateLimiter(30, windows)
     install_error_handlers(app)
     # Requests that write wait for a place here, on the event loop, not holding a pool thread or
     # a database connection: SQLite takes one writer at a time; on PostgreSQL writers may wait

@@ -8,8 +8,6 @@ one that confirms the wipe (`WipingDevice`), which alone also takes a revoked de
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +25,7 @@ from sync_server.errors import ApiError, not_found
 from sync_server.models import ApiKey, Device, Event
 from sync_server.models.core import Scope
 from sync_server.security import hash_token, token_kind
+from sync_server.services.rate_limits import RateLimiter
 from sync_server.settings import Settings
 
 __all__ = [
@@ -127,30 +126,6 @@ class Principal:
         if self.kind == "device":
             return scope is Scope.SCAN
         return Scope.ADMIN in self.scopes or scope in self.scopes
-
-
-class RateLimiter:
-    """A fixed one-minute window per caller, in process memory."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, subject: str) -> tuple[int, int, int]:
-        """Count one request: (limit, remaining, seconds to reset); remaining < 0 means refuse."""
-        now = time.time()
-        window = int(now // 60)
-        with self._lock:
-            start, count = self._windows.get(subject, (window, 0))
-            if start != window:
-                start, count = window, 0
-            count += 1
-            self._windows[subject] = (start, count)
-            if len(self._windows) > 100_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-        reset = int((window + 1) * 60 - now) + 1
-        return self.per_minute, self.per_minute - count, reset
 
 
 def _bearer(request: Request) -> str | None:
