@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated
+from urllib.parse import quote
 
 import typer
 
@@ -77,7 +78,9 @@ def export(
         raise typer.BadParameter("--q, --ticket-type, --tag and --checked-in filter attendees")
     with _output(out) as sink:
         if server is not None:
-            _over_http(sink, server.rstrip("/"), str(api_key), f"/v1/events/{event}/{what}/export",
+            # the id is one path segment, whatever it holds (never `../` to another route)
+            path = f"/v1/events/{quote(event, safe='')}/{what}/export"
+            _over_http(sink, server.rstrip("/"), str(api_key), path,
                        {**params, "format": format.value})  # fmt: skip
         else:
             _from_db(sink, db, event, what, format, params)
@@ -100,13 +103,14 @@ def _over_http(sink: IO[bytes], server: str, key: str, path: str, params: dict[s
                 raise fail(f"the server answered {r.status_code}: {message}")
             for chunk in r.iter_bytes():
                 sink.write(chunk)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise fail(f"cannot reach {server}: {exc}") from exc
 
 
 def _from_db(
     sink: IO[bytes], db: str | None, event_id: str, what: What, fmt: Format, params: dict[str, str]
 ) -> None:
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
     from sqlmodel import Session
 
     from sync_server.errors import ApiError
@@ -114,7 +118,10 @@ def _from_db(
     from sync_server.services.attendees import AttendeeFilters, ticket_type_by_slug
     from sync_server.services.exports import ExportFormat, attendee_export, scan_export
 
-    engine = open_engine(db, migrate=False)
+    try:
+        engine = open_engine(db, migrate=False)
+    except ArgumentError as exc:  # not a database URL, or a driver that is not installed
+        raise fail(f"cannot use the database URL: {str(exc).splitlines()[0]}") from exc
     reads = engine.execution_options(sqlite_immediate=False)  # no write lock: readers only
     try:
         with Session(reads) as session:
@@ -141,5 +148,8 @@ def _from_db(
                 sink.write(chunk)
     except ApiError as exc:
         raise fail(exc.message) from exc
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise fail(f"cannot read the database: {cause}") from exc
     finally:
         engine.dispose()

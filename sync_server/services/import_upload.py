@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sync_server.errors import ApiError
@@ -81,6 +81,7 @@ class Upload:
 
     rows: list[SourceRow]
     warnings: list[str]
+    csv_text: str | None = None  # the file as read, for its rejected rows (CSV only)
 
     def lines(self) -> dict[int, int]:
         return {r.number: r.line for r in self.rows if r.line is not None}
@@ -120,7 +121,9 @@ def parse_upload(body: bytes, content_type: str | None) -> Upload:
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise invalid("The body is empty: send a header row and attendee rows")
-    return Upload(_parse_json(text), []) if kind == "json" else _parse_csv(text)
+    if kind == "json":
+        return Upload(_parse_json(text), [])
+    return replace(_parse_csv(text), csv_text=text)
 
 
 def _too_many() -> ApiError:

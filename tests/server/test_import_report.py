@@ -118,3 +118,60 @@ def test_doorcheck_export_from_the_database_and_the_server(
     assert bad.returncode != 0 and "422" in bad.stderr
     neither = run("export", "scans", "--event", eid, cwd=tmp_path)
     assert neither.returncode == 2
+
+
+def test_the_api_answers_the_rejected_rows_when_asked(org: Org) -> None:
+    eid = setup_event(org)["id"]
+    url = f"/v1/events/{eid}/attendees/import"
+    plain = _import(org, eid, FILE)
+    assert plain["rejected_csv"] is None  # only when asked
+    asked = org.client.post(
+        url,
+        params={"rejected": "true"},
+        content=FILE.encode(),
+        headers={"Content-Type": "text/csv"},
+    ).json()
+    rows = list(csv.DictReader(io.StringIO(asked["rejected_csv"])))
+    assert [(r["first_name"], r["last_name"]) for r in rows] == [("Bo", "Lee\nJr"), ("Cy", "")]
+    assert rows[0]["import_errors"].startswith("email:") and rows[1]["import_errors"]
+    clean = org.client.post(
+        url, params={"rejected": "true"}, json=[{"first_name": "E", "last_name": "F",
+                                                 "ticket_type": "general"}],
+    ).json()  # fmt: skip
+    assert clean["failed"] == 0 and clean["rejected_csv"] is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (("--event", "evt_' OR 1=1 --"), "no such event"),
+        (("--event", "e" * 5000), "no such event"),
+        (("--event", "x", "--db", "sqlite:////nonexistent/dir/x.db"), "no database at"),
+        (("--event", "x", "--db", "nonsense://what"), "database"),
+        (("--event", "x", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/x"), "database"),
+        (("--ticket-type", "nope"), "ticket type"),
+        (("--out", "/nonexistent/dir/out.csv"), "cannot write"),
+        (("--server", "http://127.0.0.1:99999", "--api-key", "k"), "cannot reach"),
+        (("--server", "not a url", "--api-key", "k"), "reach"),
+        (("--server", "http://127.0.0.1:1", "--api-key", "k"), "cannot reach"),
+    ],
+)
+def test_hostile_export_flags_get_one_clear_line(
+    local: Local, flags: tuple[str, ...], said: str
+) -> None:
+    given = dict(zip(flags[::2], flags[1::2], strict=True))
+    args = ["export", "attendees", "--event", given.pop("--event", local.event_id)]
+    if "--server" not in given:
+        args += ["--db", given.pop("--db", local.db)]
+    for flag, value in given.items():
+        args += [flag, value]
+    done = run(*args, cwd=local.folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and said in done.stderr.lower(), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_an_event_id_cannot_walk_to_another_path(org: Org, tmp_path: Path) -> None:
+    done = run("export", "attendees", "--event", "../../healthz?x=", "--server",
+               str(org.client.base_url), "--api-key", org.admin_key, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1 and "404" in done.stderr and "status" not in done.stdout
