@@ -40,7 +40,7 @@ def ensure_venv() -> None:
     say("installing doorcheck and its dependencies into .venv")
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[all,dev]"], check=True)  # every role, and the tools
     STAMP.write_text(wanted)
 
 

@@ -44,8 +44,10 @@ def _register() -> None:
     from scanner_app.cli_gate import pair, scan
     from scanner_app.cli_scanner import scanner
     from sync_server.cli_devices import devices_app
+    from sync_server.cli_export import export
     from sync_server.cli_server import db_app, init, server
-    from sync_server.cli_tools import tools_app  # import, tickets
+    from sync_server.cli_tickets import tickets
+    from sync_server.cli_tools import tools_app  # import
     from sync_server.cli_worker import worker
 
     app.command("demo")(demo)
@@ -58,6 +60,8 @@ def _register() -> None:
     app.command("decode")(decode)
     app.add_typer(db_app, name="db")
     app.add_typer(tools_app)
+    app.command("tickets")(tickets)
+    app.command("export")(export)
     app.add_typer(devices_app, name="devices")
 
 

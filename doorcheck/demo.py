@@ -49,7 +49,7 @@ def demo(
 
     from scanner_app.launch import PortTaken, place, port_free
     from sync_server.app import create_app
-    from sync_server.cli_tools import write_tickets
+    from sync_server.cli_tickets import write_tickets
     from sync_server.db import session_scope
     from sync_server.demo import seed_demo
     from sync_server.migrate import upgrade

@@ -81,6 +81,7 @@ class WipeReport(Struct, frozen=True, kw_only=True):
     reason: WipeReason
     pending: Annotated[int, Meta(ge=0, le=10_000_000)] = 0
 
+
 # Text a device sends is stored: no NUL (PostgreSQL refuses it), on either engine, so that the same
 # item gets the same answer everywhere. A scanned `code` may hold anything (it is only resolved,
 # and a code with control characters is `malformed_code`).

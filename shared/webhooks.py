@@ -1,4 +1,6 @@
-"""Standard Webhooks signing and verification (SPEC section 8, https://www.standardwebhooks.com).
+"""Standard Webhooks signing and verification (SPEC section 8, https://www.standardwebhooks.com),
+and the message's wire format: the body envelope, the API version, the `*` subscription, what an
+`attendee.updated` reports as `previous` (SPEC section 13).
 
 Secrets are ``whsec_`` + base64 of random bytes; the caller supplies the bytes and the clock.
 """
@@ -10,18 +12,24 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 __all__ = [
+    "API_VERSION",
     "HEADER_ID",
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
     "SECRET_PREFIX",
+    "WILDCARD",
     "WebhookVerificationError",
+    "envelope",
     "new_secret",
+    "previous_values",
     "secret_bytes",
     "sign",
     "signature_headers",
+    "subscribes",
     "verify",
 ]
 
@@ -31,6 +39,39 @@ HEADER_TIMESTAMP = "webhook-timestamp"
 HEADER_SIGNATURE = "webhook-signature"
 _SIGNATURE_VERSION = "v1"
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,15}")
+# The version of the message bodies: a new value when a payload changes in a way a receiver
+# written for the old one could misread (fields are added without a new version).
+API_VERSION = "2026-12-09"
+WILDCARD = "*"  # `events: ["*"]`: every type, present and future (never `webhook.test`)
+
+
+def envelope(msg_id: str, type: str, timestamp: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of every message: ``{"id": "msg_…", "type", "timestamp", "api_version",
+    "data"}``; ``id`` equals the ``webhook-id`` header."""
+    return {
+        "id": msg_id,
+        "type": type,
+        "timestamp": timestamp,
+        "api_version": API_VERSION,
+        "data": dict(data),
+    }
+
+
+def subscribes(events: Collection[str], type: str) -> bool:
+    """Whether an endpoint listening to ``events`` receives a message of ``type``."""
+    return WILDCARD in events or type in events
+
+
+def previous_values(
+    before: Mapping[str, Any], after: Mapping[str, Any], fields: Collection[str]
+) -> dict[str, Any]:
+    """``attendee.updated``'s ``previous``: each of ``fields`` that changed, with its old value.
+
+    ``previous_values({"company": None}, {"company": "Acme"}, ["company"]) == {"company": None}``
+    """
+    return {
+        name: before.get(name) for name in sorted(fields) if before.get(name) != after.get(name)
+    }
 
 
 class WebhookVerificationError(Exception):

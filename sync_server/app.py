@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from sync_server import __version__
-from sync_server.api.deps import RateLimiter
 from sync_server.api.guards import CatchAll, WriterGate
+from sync_server.api.idempotency import Idempotency
 from sync_server.api.middleware import BodyLimit, NoNulInUrl, NoStore
+from sync_server.api.observe import Observe
+from sync_server.api.openapi import serve_docs
 from sync_server.api.routes import (
     api_keys,
     attendees,
@@ -22,16 +24,19 @@ from sync_server.api.routes import (
     conflicts,
     devices,
     events,
+    exports,
     health,
     imports,
     scans,
     sync,
+    webhook_log,
     webhooks,
 )
 from sync_server.api.wire import install_wire_schemas
 from sync_server.db import BUSY_TIMEOUT_MS, Checkpointer, is_sqlite, make_engine
 from sync_server.errors import install_error_handlers
 from sync_server.security import SecretBox
+from sync_server.services.rate_limits import RateLimiter, shared_windows
 from sync_server.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -76,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         lifespan=_lifespan,
+        docs_url=None,  # served by serve_docs, from local assets
+        redoc_url=None,
         title="doorcheck",
         version=__version__,
         description="Offline-first door check-in: organizer API, device sync and webhooks.",
@@ -96,20 +103,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.secret = settings.secret()
     app.state.box = SecretBox(app.state.secret)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.enroll_limiter = RateLimiter(30)  # per client address: enrolment codes are guessable
+    # counted on Redis or in the database, so every worker and server shares one limit
+    windows = shared_windows(engine, settings.redis_url)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, windows)
+    # per client address: enrolment codes are guessable
+    app.state.enroll_limiter = RateLimiter(30, windows)
     install_error_handlers(app)
     # Requests that write wait for a place here, on the event loop, not holding a pool thread or
     # a database connection: SQLite takes one writer at a time; on PostgreSQL writers may wait
     # on a lock, and reads keep four of the pool's connections.
     writers = 8 if is_sqlite(engine) else max(1, 2 * settings.db_pool_size - 4)
+    app.add_middleware(Idempotency)  # inside the writer gate: it writes
     app.add_middleware(WriterGate, places=writers, wait_s=BUSY_TIMEOUT_MS / 1000)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, import_limit=settings.max_import_bytes
     )
     app.add_middleware(NoNulInUrl)
     app.add_middleware(NoStore)
-    app.add_middleware(CatchAll)  # outermost of ours: a failure still answers, connection kept
+    app.add_middleware(CatchAll)  # a failure still answers, connection kept
+    # outermost: the request id and the metrics see every answer, a 500 included
+    app.add_middleware(Observe, access_log=settings.access_log)
     # Routers are matched in this order: the door's hot paths (scans, sync) come first.
     for router in (
         scans.router,
@@ -120,12 +133,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         children.ticket_types,
         children.zones,
         children.checkpoints,
+        exports.router,  # before attendees: "export" is not an attendee id
         attendees.router,
         imports.router,
         devices.router,
         conflicts.router,
+        webhook_log.router,  # before webhooks: /messages is not an endpoint id
         webhooks.router,
     ):
         app.include_router(router)
     install_wire_schemas(app)
+    serve_docs(app)
     return app

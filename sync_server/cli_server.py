@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sync_server.db import make_engine, session_scope
+from sync_server.logs import LogFormat, uvicorn_log_config
 from sync_server.settings import Settings
 
-__all__ = ["db_app", "init", "server", "settings_for"]
+__all__ = ["db_app", "fail", "init", "open_engine", "server", "settings_for"]
 
 DbOption = Annotated[
     str | None,
@@ -101,12 +105,13 @@ def init(
         typer.echo(f"admin API key (shown once): {key}")
 
 
-def configure_logging() -> None:
-    """Our own INFO lines on stderr; httpx's line per request (every webhook attempt, hundreds a
-    second under load) only when it is a warning: the delivery log in the database has them."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def configure_logging(fmt: str | None = None) -> None:
+    """Our own INFO lines on stderr, plain or JSON (`fmt`, else `DOORCHECK_LOG_FORMAT`); httpx's
+    line per request (every webhook attempt, hundreds a second under load) only when it is a
+    warning: the delivery log in the database has them."""
+    from sync_server.logs import configure
+
+    configure(fmt or os.environ.get("DOORCHECK_LOG_FORMAT") or "plain")
 
 
 def server(
@@ -114,6 +119,13 @@ def server(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     db: DbOption = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log one line per request (with its id).")
+    ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="plain text, or one JSON object per line."),
+    ] = LogFormat.PLAIN,
     forwarded_allow_ips: Annotated[
         str,
         typer.Option(
@@ -129,8 +141,12 @@ def server(
 
     settings = settings_for(db)
     _upgrade(settings)
+    # every worker process (and the webhook worker) reads its settings from the environment
     os.environ["DOORCHECK_DB_URL"] = settings.db_url
-    configure_logging()
+    os.environ["DOORCHECK_LOG_FORMAT"] = log_format.value
+    os.environ["DOORCHECK_ACCESS_LOG"] = "true" if access_log else "false"
+    metrics_dir = _metrics_dir()
+    configure_logging(log_format.value)
     dispatcher = None
     if settings.webhook_embedded:
         # webhooks are delivered by one child `doorcheck worker`, not by threads of the API
@@ -138,12 +154,22 @@ def server(
         os.environ["DOORCHECK_WEBHOOK_EMBEDDED"] = "false"
         dispatcher = ChildWorker(settings.db_url)
         dispatcher.start()
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "doorcheck server listening on http://%s:%d (%d worker%s)",
+        shown,
+        port,
+        workers,
+        "" if workers == 1 else "s",
+        extra={"url": f"http://{shown}:{port}"},
+    )
     try:
         uvicorn.run(
             "sync_server.asgi:app",
             host=host,
             port=port,
             workers=workers,
+            log_config=uvicorn_log_config(log_format),
             log_level="warning",
             access_log=False,
             # uvicorn trusts 127.0.0.1 by default: a client on the same host could pose as any
@@ -154,6 +180,21 @@ def server(
     finally:
         if dispatcher is not None:
             dispatcher.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> Path | None:
+    """Where every process of this server (its workers, the webhook worker) writes its metrics
+    for `/metrics` to add up (`PROMETHEUS_MULTIPROC_DIR`): a fresh folder removed at exit,
+    unless the operator gave one."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="doorcheck-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    if "prometheus_client" in sys.modules:  # too late for this process: its values stay here
+        log.warning("metrics of the first worker may be missing (prometheus_client loaded)")
+    return folder
 
 
 class ChildWorker:
@@ -200,3 +241,20 @@ class ChildWorker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def open_engine(db: str | None, *, migrate: bool) -> Engine:
+    """An engine on `--db` (migrated first when `migrate`); one clear line when unreachable."""
+    from sync_server.migrate import upgrade
+
+    url = settings_for(db).db_url
+    if url.startswith("sqlite:///") and not migrate and not Path(url[10:]).exists():
+        raise fail(f"no database at {url[10:]}")
+    engine = make_engine(url)
+    if migrate:
+        try:
+            upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise fail(f"cannot reach the database: {str(exc.orig).strip()[:200]}") from exc
+    return engine

@@ -1,12 +1,9 @@
 """Organizer tools: `import` (an attendee list into an event, over HTTP or straight into a
-database) and `tickets` (one QR PNG per attendee and a printable sheet).
+database); `tickets` lives in `cli_tickets`, `export` in `cli_export`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +12,10 @@ from urllib.parse import quote
 
 import typer
 
-from sync_server.cli_server import DbOption, fail, settings_for
+from sync_server.cli_server import fail, open_engine, settings_for
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from sqlalchemy.engine import Engine
 
     from sync_server.services.import_plan import Progress as ProgressCallback
 
@@ -53,26 +49,6 @@ def _read(file: Path) -> bytes:
         return file.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror or exc}") from exc
-
-
-def _engine(db: str | None, *, migrate: bool) -> Engine:
-    """An engine on `--db` (migrated first when `migrate`); one clear line when unreachable."""
-    from sqlalchemy.exc import OperationalError
-
-    from sync_server.db import make_engine
-    from sync_server.migrate import upgrade
-
-    url = settings_for(db).db_url
-    if url.startswith("sqlite:///") and not migrate and not Path(url[10:]).exists():
-        raise fail(f"no database at {url[10:]}")
-    engine = make_engine(url)
-    if migrate:
-        try:
-            upgrade(engine)
-        except OperationalError as exc:
-            engine.dispose()
-            raise fail(f"cannot reach the database: {str(exc.orig).strip()[:200]}") from exc
-    return engine
 
 
 def _stderr() -> Console:
@@ -111,6 +87,10 @@ def import_file(
     db: ImportDbOption = None,
     atomic: AtomicOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    rejected: Annotated[
+        Path | None,
+        typer.Option("--rejected", help="Write the rows not imported (CSV) here, with why."),
+    ] = None,
 ) -> None:
     """Import attendees (upsert by email or code) from a CSV or JSON file into an event.
 
@@ -130,6 +110,12 @@ def import_file(
     else:
         result = _import_into_db(file, db, event, content_type, atomic)
     _report(result, as_json)
+    if rejected is not None and content_type == "text/csv" and result.get("errors"):
+        from sync_server.services.import_upload import rejected_rows_csv
+
+        text = _read(file).decode("utf-8-sig", "replace")
+        rejected.write_text(rejected_rows_csv(text, result["errors"]), encoding="utf-8")
+        typer.echo(f"rows not imported written to {rejected}", err=True)
     if result["failed"] or result["errors"]:
         raise typer.Exit(1)
 
@@ -229,22 +215,23 @@ def _import_into_db(
     from sync_server.services.imports import ImportOptions, import_attendees
 
     body = _read(file)
-    engine = _engine(db, migrate=True)
+    engine = open_engine(db, migrate=True)
     try:
         with Session(engine, expire_on_commit=False) as session:
             event = session.get(Event, event_id)
             if event is None:
                 raise fail(f"no such event: {event_id}")
             with _progress() as progress:
-                rows = parse_upload(body, content_type)
+                upload = parse_upload(body, content_type)
                 options = ImportOptions(atomic=atomic, progress=_progress_to(progress))
                 result = import_attendees(
                     session,
                     event=event,
-                    rows=rows,
+                    rows=upload.rows,
                     secret=settings_for(db).secret(),
                     options=options,
                 )
+        result.warnings[:0] = upload.warnings
         return result.public()
     except ApiError as exc:
         if exc.status == 422 and any(str(d["field"]).startswith("row ") for d in exc.details):
@@ -283,113 +270,16 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
     console.print(summary)
     if result.get("message"):
         console.print(Text(str(result["message"])))
+    for warning in (result.get("warnings") or [])[:MAX_SHOWN_ERRORS]:
+        console.print(Text("warning: " + str(warning)))
     errors = result.get("errors") or []
     if not errors:
         return
-    table = Table("row", "field", "message", title="Rows not imported")
+    table = Table("line", "column", "message", title="Rows not imported")
     for error in errors[:MAX_SHOWN_ERRORS]:
-        table.add_row(str(error["row"]), Text(str(error["field"])), Text(str(error["message"])))
+        line = error.get("line") or f"row {error['row']}"
+        table.add_row(str(line), Text(str(error["field"])), Text(str(error["message"])))
     console.print(table)
     more = max(len(errors), int(result.get("failed") or 0)) - MAX_SHOWN_ERRORS
     if more > 0:
-        console.print(f"… and {more} more")
-
-
-# --- tickets ----------------------------------------------------------------------------------
-
-
-@tools_app.command("tickets")
-def tickets(
-    event: Annotated[str, typer.Option("--event", help="The event id (evt_…).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the PNGs and tickets.html.")],
-    db: DbOption = None,
-) -> None:
-    """Write one QR PNG per attendee (<attendee_id>.png) and a printable sheet, tickets.html."""
-    engine = _engine(db, migrate=False)
-    try:
-        count, sheet = write_tickets(engine, event, out)
-    finally:
-        engine.dispose()
-    typer.echo(f"wrote {count} tickets to {out}", err=True)
-    typer.echo(str(sheet.resolve()))
-
-
-def write_tickets(engine: Engine, event: str, out: Path) -> tuple[int, Path]:
-    """A PNG per attendee and the printable `tickets.html` in `out`; answers (count, sheet)."""
-    from sqlmodel import Session, select
-
-    from sync_server.models import Attendee, Event, TicketType
-
-    with Session(engine) as session:
-        found = session.get(Event, event)
-        if found is None:
-            raise fail(f"no such event: {event}")
-        types = {
-            t.id: t for t in session.exec(select(TicketType).where(TicketType.event_id == event))
-        }
-        people = session.exec(
-            select(Attendee)
-            .where(Attendee.event_id == event)
-            .order_by(Attendee.last_name, Attendee.first_name, Attendee.id)
-        ).all()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        cards = [_card(out, person, types[person.ticket_type_id], found.name) for person in people]
-        sheet = out / "tickets.html"
-        sheet.write_text(_sheet(found.name, cards), encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot write to {out}: {exc.strerror or exc}") from exc
-    return len(cards), sheet
-
-
-def _png(text: str) -> bytes:
-    import segno
-
-    buffer = io.BytesIO()
-    segno.make_qr(text, error="m").save(buffer, kind="png", scale=8, border=4)
-    return buffer.getvalue()
-
-
-def _card(out: Path, person: Any, ticket_type: Any, event_name: str) -> str:
-    png = _png(person.qr)
-    (out / f"{person.id}.png").write_bytes(png)
-    inline = base64.b64encode(png).decode()
-    name = html.escape(f"{person.first_name} {person.last_name}")
-    kind = html.escape(ticket_type.name) + (' <b class="vip">VIP</b>' if ticket_type.is_vip else "")
-    status = "" if person.status == "valid" else f'<p class="void">{html.escape(person.status)}</p>'
-    return (
-        f'<figure class="card"><img src="data:image/png;base64,{inline}"'
-        f' alt="ticket QR of {name}"><figcaption><strong>{name}</strong>'
-        f"<span>{kind}</span><small>{html.escape(event_name)}</small>{status}"
-        f"<code>{html.escape(person.id)}</code></figcaption></figure>"
-    )
-
-
-_STYLE = """
-*{box-sizing:border-box}body{margin:0;font:15px/1.3 system-ui,sans-serif;color:#111;background:#eee}
-header{padding:12px 16px}h1{margin:0;font-size:20px}
-.sheet{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:12px;padding:12px}
-.card{margin:0;background:#fff;border:1px solid #bbb;border-radius:8px;padding:10px;
-text-align:center;break-inside:avoid;page-break-inside:avoid}
-.card img{width:100%;max-width:320px;image-rendering:pixelated;display:block;margin:0 auto}
-figcaption{display:flex;flex-direction:column;gap:2px}strong{font-size:17px}
-.vip{background:#111;color:#fff;border-radius:4px;padding:0 4px;font-size:12px}
-.void{color:#b00;font-weight:700;text-transform:uppercase;margin:4px 0}
-code{font-size:10px;color:#666}small{color:#444}
-@page{size:A4;margin:10mm}
-@media print{body{background:#fff}header{display:none}
-.sheet{grid-template-columns:repeat(3,1fr);gap:6mm;padding:0}
-.card{border:1px dashed #999;border-radius:0}.card img{width:48mm}}
-"""
-
-
-def _sheet(event_name: str, cards: list[str]) -> str:
-    title = html.escape(f"{event_name}: tickets")
-    return (
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>{title}</h1><p>{len(cards)} tickets. Print on A4, or open on a phone "
-        f"and show a code to the scanner.</p></header>"
-        f'<main class="sheet">{"".join(cards)}</main></body></html>\n'
-    )
+        console.print(f"… and {more} more (all of them: --rejected FILE or --json)")

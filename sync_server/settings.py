@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     webhook_claim_seconds: float = Field(default=60.0, gt=0, le=3600)
     webhook_concurrency: int = Field(default=64, ge=1, le=256)  # attempts in flight per process
     db_pool_size: int = 10
+    # operators (SPEC section 13)
+    metrics_public: bool = False  # /metrics without an admin key from any address
+    access_log: bool = False  # one line per request (`--access-log`)
+    log_format: str = Field(default="plain", pattern="^(plain|json)$")
+    redis_url: str | None = None  # rate limits counted on Redis instead of the database
 
     def secret(self) -> bytes:
         """The server secret: given, or generated once into the data folder and kept there."""

@@ -8,8 +8,6 @@ one that confirms the wipe (`WipingDevice`), which alone also takes a revoked de
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +25,7 @@ from sync_server.errors import ApiError, not_found
 from sync_server.models import ApiKey, Device, Event
 from sync_server.models.core import Scope
 from sync_server.security import hash_token, token_kind
+from sync_server.services.rate_limits import RateLimiter
 from sync_server.settings import Settings
 
 __all__ = [
@@ -43,6 +42,7 @@ __all__ = [
     "WebhookAdmin",
     "WipingDevice",
     "Writer",
+    "caller_organization",
     "owned",
     "owned_event",
     "require",
@@ -128,30 +128,6 @@ class Principal:
         return Scope.ADMIN in self.scopes or scope in self.scopes
 
 
-class RateLimiter:
-    """A fixed one-minute window per caller, in process memory."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, subject: str) -> tuple[int, int, int]:
-        """Count one request: (limit, remaining, seconds to reset); remaining < 0 means refuse."""
-        now = time.time()
-        window = int(now // 60)
-        with self._lock:
-            start, count = self._windows.get(subject, (window, 0))
-            if start != window:
-                start, count = window, 0
-            count += 1
-            self._windows[subject] = (start, count)
-            if len(self._windows) > 100_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-        reset = int((window + 1) * 60 - now) + 1
-        return self.per_minute, self.per_minute - count, reset
-
-
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header:
@@ -217,10 +193,7 @@ def _authenticate(request: Request, *, wiping: bool = False) -> Principal:
     kind = token_kind(token) if token else None
     if token is None or kind is None:
         raise _invalid()
-    digest = hash_token(request.app.state.secret, token)
-    lookup, _ = _LOOKUPS[kind]
-    with request.app.state.read_engine.connect() as conn:
-        row = conn.execute(lookup, {"digest": digest}).first()
+    row = _token_row(request, kind, token)
     if row is None:
         raise _invalid()
     if kind == "device" and wiping:
@@ -233,6 +206,36 @@ def _authenticate(request: Request, *, wiping: bool = False) -> Principal:
     scopes = frozenset(row.scopes) if kind == "api_key" else frozenset({Scope.SCAN})
     _touch(request, kind, row)
     return Principal(row.organization_id, row.id, kind, scopes)
+
+
+def caller_organization(request: Request) -> str | None:
+    """The organization of the request's token when it is a known, unrevoked one; None otherwise
+    (this is not authentication: the route still authenticates and checks scopes)."""
+    token = _bearer(request)
+    kind = token_kind(token) if token else None
+    if token is None or kind is None:
+        return None
+    row = _token_row(request, kind, token)
+    if row is None or row.revoked_at is not None:
+        return None
+    return str(row.organization_id)
+
+
+def _token_row(request: Request, kind: str, token: str) -> Any:
+    """The token's row, read once per request (the `Idempotency-Key` layer reads it before the
+    route authenticates: the route takes the same row)."""
+    state = request.scope.setdefault("state", {})
+    seen = state.get(_TOKEN_ROW)
+    if seen is not None and seen[0] == token:
+        return seen[1]
+    digest = hash_token(request.app.state.secret, token)
+    with request.app.state.read_engine.connect() as conn:
+        row = conn.execute(_LOOKUPS[kind][0], {"digest": digest}).first()
+    state[_TOKEN_ROW] = (token, row)
+    return row
+
+
+_TOKEN_ROW = "doorcheck.token_row"
 
 
 def _rate_limited(request: Request, response: Response, principal: Principal) -> None:

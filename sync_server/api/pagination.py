@@ -8,9 +8,9 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_
 from sqlmodel import Session, SQLModel, col
 from sqlmodel.sql.expression import SelectOfScalar
@@ -21,14 +21,19 @@ from sync_server.models.base import storable
 __all__ = ["Page", "paginate"]
 
 T = TypeVar("T", bound=SQLModel)
+Item = TypeVar("Item")
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
 
 
-class Page(BaseModel):
+class Page(BaseModel, Generic[Item]):
+    """One page of a list, newest first; `Page[AttendeePublic]` types its items for OpenAPI."""
+
     object: str = "list"
-    data: list[Any]
+    data: list[Item]
     has_more: bool
-    next_cursor: str | None
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
 
 
 def _encode(created_at: datetime, row_id: str) -> str:
@@ -58,7 +63,7 @@ def paginate(
     cursor: str | None,
     render: Callable[[T], Any],
     order_column: str = "created_at",
-) -> Page:
+) -> Page[Any]:
     """One page of `query` ordered by (`order_column`, id) descending."""
     size = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= size <= MAX_LIMIT:
@@ -80,7 +85,7 @@ def paginate(
     has_more = len(rows) > size
     rows = rows[:size]
     last = rows[-1] if has_more else None
-    return Page(
+    return Page[Any](
         data=[render(r) for r in rows],
         has_more=has_more,
         next_cursor=_encode(getattr(last, order_column), last.id) if last else None,

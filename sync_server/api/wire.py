@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from shared.sync import WireError
+from sync_server.api.openapi import finish_document
 from sync_server.errors import ApiError
 
 __all__ = ["decode_body", "install_wire_schemas", "wire_openapi", "wire_request_openapi"]
@@ -57,7 +58,7 @@ def install_wire_schemas(app: FastAPI) -> None:
                 routes=app.routes,
             )
             document.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
-            app.openapi_schema = document
+            app.openapi_schema = finish_document(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

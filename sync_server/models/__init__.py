@@ -5,6 +5,7 @@ Public); importing this package registers every table on `SQLModel.metadata`.
 from sync_server.models.core import ApiKey, Organization
 from sync_server.models.devices import Conflict, Device, DoorRegistration
 from sync_server.models.events import Checkpoint, Event, TicketType, Zone
+from sync_server.models.operations import IdempotencyRecord, RateLimitWindow
 from sync_server.models.people import Attendee, AttendeeTombstone, Scan
 from sync_server.models.webhooks import (
     WebhookAttempt,
@@ -23,7 +24,9 @@ __all__ = [
     "Device",
     "DoorRegistration",
     "Event",
+    "IdempotencyRecord",
     "Organization",
+    "RateLimitWindow",
     "Scan",
     "TicketType",
     "WebhookAttempt",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -163,6 +164,26 @@ class AttendeePublic(BaseModel):
     last_scan_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any], ticket_type_slug: str) -> AttendeePublic:
+        """The API's view of an attendee row (a table row's mapping or `Attendee.model_dump()`)."""
+        zones = (row.get("state") or {}).get("zones") or {}
+        fields = {name: row.get(name) for name in _PUBLIC_FROM_ROW}
+        return cls(
+            **fields,
+            tags=list(row.get("tags") or []),
+            custom_data=dict(row.get("custom_data") or {}),
+            entries=row.get("entries") or 0,
+            ticket_type=ticket_type_slug,
+            inside={key: bool(z.get("inside")) for key, z in zones.items()},
+        )
+
+
+_PUBLIC_FROM_ROW = (
+    "id", "event_id", "first_name", "last_name", "email", "phone", "company", "code", "qr",
+    "status", "source", "valid_from", "valid_until", "last_scan_at", "created_at", "updated_at",
+)  # fmt: skip
 
 
 class AttendeeTombstone(SQLModel, table=True):

@@ -17,6 +17,7 @@ from shared import ids
 from shared.history import history_from_state
 from shared.resolution import validity
 from shared.tickets import TicketPayload, event_digest, issue_ticket
+from shared.webhooks import previous_values
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
 from sync_server.models import Attendee, AttendeeTombstone, Event, TicketType
@@ -96,12 +97,7 @@ def ticket_types_by_id(session: Session, event_id: str) -> dict[str, TicketType]
 
 
 def attendee_public(attendee: Attendee, ticket_type_slug: str) -> AttendeePublic:
-    zones = (attendee.state or {}).get("zones") or {}
-    return AttendeePublic(
-        **attendee.model_dump(exclude={"ticket_type_id", "state", "email_norm", "seq"}),
-        ticket_type=ticket_type_slug,
-        inside={key: bool(z.get("inside")) for key, z in zones.items()},
-    )
+    return AttendeePublic.of(attendee.model_dump(), ticket_type_slug)
 
 
 def get_attendee(session: Session, event: Event, attendee_id: str) -> Attendee:
@@ -180,7 +176,7 @@ def announce_registered(
             "attendee.registered",
             {
                 "event": event,
-                "attendee": messages.attendee_data(a, types.get(field(a, "ticket_type_id"), {})),
+                "attendee": messages.whole_attendee(a, types.get(field(a, "ticket_type_id"), {})),
                 "source": str(field(a, "source")),
             },
         )
@@ -194,8 +190,9 @@ def _announce_update(
     event: Event,
     attendee: Attendee,
     changed: list[str],
-    previous_status: str,
+    before: dict[str, Any],
 ) -> None:
+    previous_status = before["status"]
     conn = session.connection()
     subs = outbox.subscribers(conn, event.organization_id)
     status_changed = attendee.status != previous_status
@@ -204,13 +201,25 @@ def _announce_update(
     if not (want_update or want_status):
         return
     types = messages.ticket_type_refs(conn, [attendee.ticket_type_id])
+    ticket_type = types.get(attendee.ticket_type_id, {})
     base = {
         "event": messages.event_ref(conn, event.id),
-        "attendee": messages.attendee_data(attendee, types.get(attendee.ticket_type_id, {})),
+        "attendee": messages.whole_attendee(attendee, ticket_type),
     }
     items = []
     if want_update:
-        items.append(outbox.Emission(event.id, "attendee.updated", {**base, "changed": changed}))
+        then = messages.whole_attendee(
+            before,
+            messages.ticket_type_refs(conn, [before["ticket_type_id"]]).get(
+                before["ticket_type_id"], {}
+            ),
+        )
+        data = {
+            **base,
+            "changed": changed,
+            "previous": previous_values(then, base["attendee"], changed),
+        }
+        items.append(outbox.Emission(event.id, "attendee.updated", data))
     if want_status:
         items.append(
             outbox.Emission(
@@ -304,7 +313,7 @@ def update_attendee(
         for name in (*changes, "ticket_type_id")
         if name in before and before[name] != after[name]
     )
-    _announce_update(session, event, attendee, changed, previous_status)
+    _announce_update(session, event, attendee, changed, before)
     _save(session, attendee)
     return attendee, previous_status if previous_status != attendee.status else None
 

@@ -242,8 +242,14 @@ def _revoke(session: Session, conflict: Conflict) -> None:
             "attendee.status_changed",
             {
                 "event": event,
-                "attendee": messages.attendee_data(
-                    {**row._asdict(), "status": "revoked"}, types.get(row.ticket_type_id, {})
+                "attendee": messages.whole_attendee(
+                    {
+                        **row._asdict(),
+                        "status": "revoked",
+                        "status_changed_at": now,
+                        "updated_at": now,
+                    },
+                    types.get(row.ticket_type_id, {}),
                 ),
                 "previous_status": row.status,
             },

@@ -74,6 +74,11 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
+def _message(error: Any) -> str:
+    """pydantic's message without its "Value error, " prefix (our validators' own words)."""
+    return str(error["msg"]).removeprefix("Value error, ")[:200]
+
+
 def _validate(row: SourceRow, types: dict[str, str]) -> Valid | list[RowError]:
     """Validate with `AttendeeCreate`, then refuse what the door cannot show or store."""
     if row.error is not None:
@@ -82,7 +87,7 @@ def _validate(row: SourceRow, types: dict[str, str]) -> Valid | list[RowError]:
         model = AttendeeCreate.model_validate(row.data)
     except ValidationError as exc:
         return [
-            RowError(row.number, _field_of(e), str(e["msg"])[:200], str(e["type"]))
+            RowError(row.number, _field_of(e), _message(e), str(e["type"]))
             for e in exc.errors()[:5]
         ]
     except RecursionError:
@@ -157,6 +162,11 @@ class _Index:
         return target
 
 
+_UNMATCHABLE = (
+    "neither email nor code: a re-import of this file cannot find this attendee and creates another"
+)
+
+
 @dataclass(slots=True)
 class Plan:
     """What the import does: rows to create, merged rows to update, how many it leaves
@@ -166,13 +176,23 @@ class Plan:
     updates: list[dict[str, Any]] = field(default_factory=list)
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    notes: list[RowError] = field(default_factory=list)  # done, but the organizer should know
 
     def upsert(self, row: Valid, current: dict[str, Any] | None) -> None:
         """Create, update or leave alone, depending on what the row changes."""
         if current is None:
             self.creates.append(row)
+            if not row.values.get("email_norm") and not row.values.get("code"):
+                self.notes.append(RowError(row.number, "email", _UNMATCHABLE, "unmatchable"))
             return
         merged = {**current, **{name: row.values[name] for name in row.given}}
+        if "code" in row.given and merged["code"] != current["code"]:
+            was, now = current["code"] or "(a signed ticket)", merged["code"] or "(a signed ticket)"
+            message = (
+                f"{current['id']}'s code (the QR content) changes from {was!r} to {now!r}: "
+                "tickets printed before stop admitting"
+            )
+            self.notes.append(RowError(row.number, "code", message[:300], "code_changed"))
         if "email" in row.given:
             merged["email_norm"] = row.values["email_norm"]
         if any(merged[name] != current[name] for name in COMPARED):

@@ -7,17 +7,28 @@ with 415, 413 or 422 when the upload as a whole is unusable.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sync_server.errors import ApiError
 from sync_server.models.people import AttendeeCreate
 
-__all__ = ["MAX_ROWS", "RowError", "SourceRow", "invalid", "parse_upload", "upload_format"]
+__all__ = [
+    "MAX_ROWS",
+    "READ_ONLY_COLUMNS",
+    "RowError",
+    "SourceRow",
+    "Upload",
+    "invalid",
+    "parse_upload",
+    "rejected_rows_csv",
+    "upload_format",
+]
 
 MAX_ROWS = 200_000
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"})
@@ -25,6 +36,11 @@ JSON_TYPES = frozenset({"application/json", "text/json"})
 FIELDS = frozenset(AttendeeCreate.model_fields)
 REQUIRED = frozenset({"first_name", "last_name", "ticket_type"})
 PLAIN_COLUMNS = FIELDS - {"tags", "status", "custom_data"}
+# what an export writes and an import cannot set: read back, they are ignored (with a warning)
+READ_ONLY_COLUMNS = frozenset(
+    {"id", "source", "qr", "entries", "last_scan_at", "created_at", "updated_at", "inside"}
+    | {"import_errors"}  # the column a rejected-rows file adds
+)
 _TAG_SEPARATOR = re.compile("[;|]")
 
 
@@ -37,8 +53,9 @@ class RowError:
     message: str
     code: str = "invalid"
 
-    def public(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message}
+    def public(self, line: int | None = None) -> dict[str, Any]:
+        """`line`: the first physical line of the record in the file (the header is line 1)."""
+        return {"row": self.row, "line": line, "field": self.field, "message": self.message}
 
     def detail(self) -> dict[str, Any]:
         return {
@@ -55,6 +72,19 @@ class SourceRow:
     number: int
     data: dict[str, Any]
     error: RowError | None = None
+    line: int | None = None  # where the record starts in a CSV file (the header is line 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An upload's rows, what was noticed about its columns, and each CSV row's first line."""
+
+    rows: list[SourceRow]
+    warnings: list[str]
+    csv_text: str | None = None  # the file as read, for its rejected rows (CSV only)
+
+    def lines(self) -> dict[int, int]:
+        return {r.number: r.line for r in self.rows if r.line is not None}
 
 
 def invalid(message: str, details: list[dict[str, Any]] | None = None) -> ApiError:
@@ -81,7 +111,7 @@ def upload_format(content_type: str | None) -> tuple[str, str]:
     return kind, charset
 
 
-def parse_upload(body: bytes, content_type: str | None) -> list[SourceRow]:
+def parse_upload(body: bytes, content_type: str | None) -> Upload:
     """The rows of a CSV or JSON upload; 415, 413 or 422 when the upload as a whole is unusable."""
     kind, charset = upload_format(content_type)
     try:
@@ -91,7 +121,9 @@ def parse_upload(body: bytes, content_type: str | None) -> list[SourceRow]:
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise invalid("The body is empty: send a header row and attendee rows")
-    return _parse_json(text) if kind == "json" else _parse_csv(text)
+    if kind == "json":
+        return Upload(_parse_json(text), [])
+    return replace(_parse_csv(text), csv_text=text)
 
 
 def _too_many() -> ApiError:
@@ -131,16 +163,30 @@ def _column(name: str) -> str:
     return clean.lower().replace(" ", "_").replace("-", "_")
 
 
-def _check_header(header: list[str]) -> None:
+def _check_header(header: list[str]) -> tuple[list[str], list[str]]:
+    """The header with each column as the rows read it, and the warnings about it: an export's
+    read-only column is ignored, another unknown column is kept as a custom field of its name;
+    duplicate or missing columns refuse the file."""
+
     def problem(code: str, message: str) -> dict[str, str]:
         return {"field": "header", "code": code, "message": message}
 
+    warnings, columns = [], []
+    for n in header:
+        if n in READ_ONLY_COLUMNS:
+            warnings.append(f"column {n!r} is set by the server: ignored")
+            columns.append("")
+        elif n and n not in FIELDS and not n.startswith("custom."):
+            near = difflib.get_close_matches(n, sorted(FIELDS), n=1, cutoff=0.8)
+            if near:  # a misspelt field: its values are not taken as anything else
+                warnings.append(f"unknown column {n[:100]!r} ignored (did you mean {near[0]!r}?)")
+                columns.append("")
+            else:
+                warnings.append(f"unknown column {n[:100]!r} kept as custom field {n[:100]!r}")
+                columns.append("custom." + n)
+        else:
+            columns.append(n)
     problems = [
-        problem("unknown_column", f"unknown column {n[:100]!r} (name custom fields custom.<key>)")
-        for n in header
-        if n and n not in FIELDS and not n.startswith("custom.")
-    ]
-    problems += [
         problem("duplicate_column", f"duplicate column {n[:100]!r}")
         for n in sorted({n for n in header if n and header.count(n) > 1})
     ]
@@ -149,36 +195,42 @@ def _check_header(header: list[str]) -> None:
     ]
     if problems:
         raise invalid("The CSV header is not usable", problems[:50])
+    return columns, warnings
 
 
-def _parse_csv(text: str) -> list[SourceRow]:
+def _parse_csv(text: str) -> Upload:
     first_line = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=max(",;\t", key=first_line.count))
     try:
-        header = [_column(name) for name in next(reader)]
+        header, warnings = _check_header([_column(name) for name in next(reader)])
     except csv.Error as exc:
         raise invalid(f"The CSV header cannot be read: {exc}") from exc
-    _check_header(header)
     rows: list[SourceRow] = []
-    for number, cells in enumerate(_records(reader), start=1):
+    for number, (line, cells) in enumerate(_records(reader), start=1):
         if number > MAX_ROWS:
             raise _too_many()
         if isinstance(cells, csv.Error):
-            rows.append(SourceRow(number, {}, RowError(number, "row", f"unreadable CSV: {cells}")))
+            error = RowError(number, "row", f"unreadable CSV: {cells}")
+            rows.append(SourceRow(number, {}, error, line))
         elif any(cells):
-            rows.append(_csv_row(number, header, cells))
-    return rows
+            row = _csv_row(number, header, cells)
+            rows.append(SourceRow(row.number, row.data, row.error, line))
+    return Upload(rows, warnings)
 
 
-def _records(reader: Iterator[list[str]]) -> Iterator[list[str] | csv.Error]:
-    """Every record; one the CSV reader chokes on (a cell over 128 kB) comes as its error."""
+def _records(reader: Any) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """Every non-blank record with its first physical line (blank lines count as lines); one the
+    CSV reader chokes on (a cell over 128 kB) comes as its error."""
     while True:
+        start = reader.line_num + 1
         try:
-            yield next(reader)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield exc
+            yield start, exc
+            continue
+        yield start, cells  # a blank line is [] (counted as a row and a line, then skipped)
 
 
 def _csv_row(number: int, header: list[str], cells: list[str]) -> SourceRow:
@@ -214,3 +266,24 @@ def _csv_row(number: int, header: list[str], cells: list[str]) -> SourceRow:
     if custom is not None:
         data["custom_data"] = custom
     return SourceRow(number, data)
+
+
+def rejected_rows_csv(text: str, errors: list[dict[str, Any]]) -> str:
+    """The header and the records of `text` (a CSV import) that `errors` rejected, as they were,
+    with an `import_errors` column saying why: fix them and import this file again."""
+    why: dict[int, list[str]] = {}
+    for error in errors:
+        why.setdefault(int(error["row"]), []).append(f"{error['field']}: {error['message']}")
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    try:
+        writer.writerow([*next(reader), "import_errors"])
+    except (StopIteration, csv.Error):
+        return ""
+    for number, (_, cells) in enumerate(_records(reader), start=1):
+        if number in why and not isinstance(cells, csv.Error):
+            writer.writerow([*cells, "; ".join(why[number])])
+    return out.getvalue()

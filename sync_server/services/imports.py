@@ -49,6 +49,8 @@ class ImportResult:
     unchanged: int = 0
     failed: int = 0
     errors: list[RowError] = field(default_factory=list)
+    lines: dict[int, int] = field(default_factory=dict)  # row number -> its first file line
+    warnings: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """The answer body; `errors` stops at the first 1,000 (`failed` counts every bad row)."""
@@ -58,7 +60,8 @@ class ImportResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "failed": self.failed,
-            "errors": [e.public() for e in self.errors[:MAX_REPORTED_ERRORS]],
+            "errors": [e.public(self.lines.get(e.row)) for e in self.errors[:MAX_REPORTED_ERRORS]],
+            "warnings": self.warnings[:MAX_REPORTED_ERRORS],
         }
 
 
@@ -264,6 +267,19 @@ def import_attendees(
     except BaseException:
         session.rollback()
         raise
+    lines = {r.number: r.line for r in rows if r.line is not None}
+    notes = [_note(n, lines.get(n.row)) for n in plan.notes]
     return ImportResult(
-        len(plan.creates), len(plan.updates), plan.unchanged, plan.failed(), plan.errors
+        len(plan.creates),
+        len(plan.updates),
+        plan.unchanged,
+        plan.failed(),
+        plan.errors,
+        lines,
+        notes,
     )
+
+
+def _note(note: RowError, line: int | None) -> str:
+    where = f"row {note.row}" + (f" (line {line})" if line else "")
+    return f"{where}, {note.field}: {note.message}"

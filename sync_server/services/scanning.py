@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -171,20 +172,38 @@ def _scanned(row: Row[Any]) -> ScannedAttendee:
 
 
 def scan_online(
-    session: Session, *, organization_id: str, checkpoint_id: str, request: ScanRequestData
+    session: Session,
+    *,
+    organization_id: str,
+    checkpoint_id: str,
+    request: ScanRequestData,
+    before_commit: Callable[[ScanOutcome], None] | None = None,
 ) -> ScanOutcome:
-    """Decide one scan at a checkpoint and record it; commits. A device (not an API key) sees
-    the attendee's email only when the event's `gate_email` is on, as in its pulls."""
+    """Decide one scan at a checkpoint and record it; commits (`before_commit` sees the outcome
+    inside the transaction, e.g. to keep the answer under an `Idempotency-Key`). A device (not
+    an API key) sees the attendee's email only when the event's `gate_email` is on, as in its
+    pulls."""
     conn = session.connection()
     checkpoint, event = _checkpoint_and_event(conn, checkpoint_id, organization_id)
-    outcome = _scan(session, checkpoint, event, request)
-    if outcome.attendee is not None and request.device_id is not None and not event.gate_email:
-        outcome = replace(outcome, attendee=replace(outcome.attendee, email=None))
-    return outcome
+
+    def shown(outcome: ScanOutcome) -> ScanOutcome:
+        if outcome.attendee is not None and request.device_id is not None and not event.gate_email:
+            return replace(outcome, attendee=replace(outcome.attendee, email=None))
+        return outcome
+
+    def committing(outcome: ScanOutcome) -> None:
+        if before_commit is not None:
+            before_commit(shown(outcome))
+
+    return shown(_scan(session, checkpoint, event, request, committing))
 
 
 def _scan(
-    session: Session, checkpoint: Row[Any], event: Row[Any], request: ScanRequestData
+    session: Session,
+    checkpoint: Row[Any],
+    event: Row[Any],
+    request: ScanRequestData,
+    before_commit: Callable[[ScanOutcome], None],
 ) -> ScanOutcome:
     conn = session.connection()
     ref = CheckpointRef(checkpoint.id, checkpoint.event_id, checkpoint.zone_id)
@@ -279,10 +298,12 @@ def _scan(
                 _ZONE_ADD, {"b_id": checkpoint.zone_id, "b_delta": verdict.occupancy_delta}
             )
         _announce(conn, event, record, checkpoint, row if own else None, zone)
-    session.commit()
-    return ScanOutcome(
+    outcome = ScanOutcome(
         verdict, scan_id, _scanned(row) if row and verdict.attendee else None, ref, scanned_at
     )
+    before_commit(outcome)
+    session.commit()
+    return outcome
 
 
 def _announce(

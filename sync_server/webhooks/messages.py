@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from sync_server.models import Device, Event, TicketType, Zone
+from sync_server.models.people import AttendeePublic
 
 __all__ = [
     "attendee_data",
@@ -20,6 +21,7 @@ __all__ = [
     "device_ref",
     "event_ref",
     "ticket_type_refs",
+    "whole_attendee",
     "zone_full_data",
 ]
 
@@ -74,6 +76,19 @@ def attendee_data(row: Any, ticket_type: dict[str, Any]) -> dict[str, Any]:
         "is_vip": bool(ticket_type.get("is_vip")),
         "status": get("status"),
     }
+
+
+def whole_attendee(row: Any, ticket_type: dict[str, Any]) -> dict[str, Any]:
+    """An attendee exactly as the API shows it (`attendee.*` payloads, SPEC section 13), plus
+    `is_vip`; `row`: an `Attendee`, a table row or a mapping of its columns."""
+    if isinstance(row, dict):
+        fields = row
+    elif hasattr(row, "_asdict"):
+        fields = row._asdict()
+    else:
+        fields = row.model_dump()
+    public = AttendeePublic.of(fields, str(ticket_type.get("slug") or ""))
+    return {**public.model_dump(mode="json"), "is_vip": bool(ticket_type.get("is_vip"))}
 
 
 def checkin_data(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert, select, true
 from sqlalchemy.engine import Dialect
 
+from shared.webhooks import envelope, subscribes
 from sync_server.db import utcnow
 from sync_server.direct import Bound, Direct
 from sync_server.errors import not_found
@@ -61,7 +62,7 @@ class Subscriber:
     event_ids: frozenset[str]
 
     def wants(self, type: str, event_id: str | None) -> bool:
-        if type == TEST_TYPE or type not in self.events:
+        if type == TEST_TYPE or not subscribes(self.events, type):
             return False
         return not self.event_ids or event_id in self.event_ids
 
@@ -86,10 +87,10 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} in a webhook")
 
 
-def message_body(type: str, data: dict[str, Any], now: datetime) -> str:
-    """The JSON body sent to every endpoint: `{"type", "timestamp", "data"}`."""
+def message_body(message_id: str, type: str, data: dict[str, Any], now: datetime) -> str:
+    """The JSON body sent to every endpoint: `shared.webhooks.envelope`."""
     return json.dumps(
-        {"type": type, "timestamp": rfc3339(now), "data": data},
+        envelope(message_id, type, rfc3339(now), data),
         default=_default,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -310,7 +311,7 @@ def _message_row(
         "organization_id": organization_id,
         "event_id": item.event_id,
         "type": item.type,
-        "body": message_body(item.type, item.data, now),
+        "body": message_body(message_id, item.type, item.data, now),
         "created_at": now,
     }
 

@@ -49,8 +49,36 @@ def _checkin(*, accepted: bool) -> dict[str, Any]:
     }
 
 
+# `attendee.*` carry the whole attendee as the API shows it (GET …/attendees/{id}), plus is_vip
+_WHOLE = {
+    "object": "attendee",
+    "id": "att_5x7tq2mzr4bb",
+    "event_id": "evt_3k2m7d9qzq4a",
+    "first_name": "Ana",
+    "last_name": "Ruiz",
+    "email": "ana@example.com",
+    "phone": None,
+    "company": "Acme",
+    "ticket_type": "vip",
+    "tags": ["press"],
+    "custom_data": {"seat": "A12"},
+    "code": None,
+    "qr": "DC1AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYUCULBOGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBV",
+    "status": "valid",
+    "source": "api",
+    "valid_from": None,
+    "valid_until": None,
+    "inside": {"zone_2m9q4k7hx3ab": False},
+    "entries": 0,
+    "last_scan_at": None,
+    "created_at": "2026-06-01T09:30:00.000000Z",
+    "updated_at": "2026-06-01T09:30:00.000000Z",
+    "is_vip": True,
+}
+
+
 def _attendee(**changes: Any) -> dict[str, Any]:
-    return {"event": _EVENT, "attendee": {**_ATTENDEE, **changes}}
+    return {"event": _EVENT, "attendee": {**_WHOLE, **changes}}
 
 
 _CONFLICT = {
@@ -82,8 +110,13 @@ _TYPES = (
     ),
     EventType(
         "attendee.updated",
-        "An attendee's details changed; changed lists the fields.",
-        {**_attendee(email="ana.ruiz@example.com"), "changed": ["email"]},
+        "An attendee's details changed: attendee is the whole attendee now, changed lists the "
+        "fields and previous holds their earlier values.",
+        {
+            **_attendee(email="ana.ruiz@example.com", updated_at="2026-06-02T10:00:00.000000Z"),
+            "changed": ["email"],
+            "previous": {"email": "ana@example.com"},
+        },
     ),
     EventType(
         "attendee.status_changed",

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, update
 from sqlalchemy.engine import Dialect
 
 from sync_server.direct import Bound, Direct
+from sync_server.metrics import count_attempt
 from sync_server.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sync_server.models.base import new_ordered_id
 
@@ -210,6 +211,7 @@ def prepare(
             | {f"b_{name}": value for name, value in result.delivery.items()}
         )
         if outcome is not None:
+            count_attempt(outcome.ok)
             attempts.append(
                 {
                     "id": new_ordered_id("wat"),

@@ -183,6 +183,8 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, str]]:
         endpoint = getattr(route, "endpoint", None)
         if endpoint is None or not endpoint.__module__.startswith("sync_server"):
             continue
+        if not getattr(route, "include_in_schema", True):  # /docs and /redoc: pages, not API
+            continue
         for method in sorted(route.methods or ()):
             if method != "HEAD":
                 found.append((method, str(route.path), str(route.operation_id or route.name)))

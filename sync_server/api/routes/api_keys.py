@@ -35,7 +35,7 @@ def create(
 @router.get("", operation_id="list_api_keys")
 def list_keys(
     principal: Admin, session: SessionDep, limit: int | None = None, cursor: str | None = None
-) -> Page:
+) -> Page[ApiKeyPublic]:
     query = select(ApiKey).where(ApiKey.organization_id == principal.organization_id)
     return paginate(session, query, ApiKey, limit=limit, cursor=cursor, render=_public)
 

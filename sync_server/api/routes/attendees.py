@@ -65,7 +65,7 @@ def list_attendees(
     checked_in: bool | None = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Page[AttendeePublic]:
     types = ticket_types_by_id(session, event.id)
     type_id = ticket_type_by_slug(session, event, ticket_type).id if ticket_type else None
     filters = AttendeeFilters(q, status, type_id, tag, checked_in)
@@ -112,7 +112,12 @@ def delete(attendee_id: str, event: EventWriteDep, session: SessionDep) -> Respo
     "/attendees/{attendee_id}/qr.png",
     operation_id="get_attendee_qr",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={
+        200: {
+            "description": "The ticket's QR code as a PNG image",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def qr_png(
     attendee_id: str,

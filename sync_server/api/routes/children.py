@@ -91,7 +91,13 @@ def child_router(
         response_model=public,
         operation_id=f"create_{name}",
     )
-    router.add_api_route("", list_rows, methods=["GET"], operation_id=f"list_{name}s")
+    router.add_api_route(
+        "",
+        list_rows,
+        methods=["GET"],
+        response_model=Page[public],  # type: ignore[valid-type]
+        operation_id=f"list_{name}s",
+    )
     router.add_api_route(
         "/{child_id}", get, methods=["GET"], response_model=public, operation_id=f"get_{name}"
     )

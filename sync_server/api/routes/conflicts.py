@@ -61,7 +61,7 @@ def list_conflicts(
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Page[ConflictPublic]:
     query = select(Conflict).where(Conflict.event_id == event.id)
     if status:
         query = query.where(Conflict.status == status)

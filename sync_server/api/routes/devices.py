@@ -112,7 +112,7 @@ def enroll_device(body: EnrollRequest, session: SessionDep, request: Request) ->
 @router.get("", operation_id="list_devices")
 def list_devices(
     principal: Admin, session: SessionDep, limit: int | None = None, cursor: str | None = None
-) -> Page:
+) -> Page[DevicePublic]:
     query = select(Device).where(Device.organization_id == principal.organization_id)
     return paginate(session, query, Device, limit=limit, cursor=cursor, render=device_public)
 

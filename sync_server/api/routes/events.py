@@ -38,7 +38,7 @@ def list_events(
     limit: int | None = None,
     cursor: str | None = None,
     status: str | None = None,
-) -> Page:
+) -> Page[EventPublic]:
     query = select(Event).where(Event.organization_id == principal.organization_id)
     if status:
         query = query.where(Event.status == status)

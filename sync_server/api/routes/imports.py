@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from sync_server.api.deps import EventWriteDep, SessionDep, Writer
-from sync_server.services.import_upload import parse_upload, upload_format
+from sync_server.services.import_upload import parse_upload, rejected_rows_csv, upload_format
 from sync_server.services.imports import ImportOptions, ImportResult, import_attendees
 
 __all__ = ["router"]
@@ -17,8 +17,12 @@ router = APIRouter(prefix="/v1/events/{event_id}", tags=["attendees"])
 
 
 class RowErrorPublic(BaseModel):
-    row: int
-    field: str
+    row: int = Field(description="The data row, 1-based (the header is not a row)")
+    line: int | None = Field(
+        description="The first physical line of the record in a CSV file (the header is line "
+        "1; blank lines count); null for JSON"
+    )
+    field: str = Field(description="The column (or `row` for the record as a whole)")
     message: str
 
 
@@ -29,10 +33,20 @@ class ImportResultPublic(BaseModel):
     unchanged: int
     failed: int
     errors: list[RowErrorPublic]
+    warnings: list[str] = Field(
+        description="What the import did that the file may not expect: columns ignored or kept "
+        "as custom fields, rows that cannot be matched again on a re-import, codes changed"
+    )
+    rejected_csv: str | None = Field(
+        default=None,
+        description="With `rejected=true` and a CSV upload with bad rows: the header and every "
+        "rejected record as it was, with an `import_errors` column saying why (fix them and "
+        "import this file again); null otherwise",
+    )
 
     @classmethod
-    def of(cls, result: ImportResult) -> ImportResultPublic:
-        return cls.model_validate(result.public())
+    def of(cls, result: ImportResult, rejected_csv: str | None = None) -> ImportResultPublic:
+        return cls.model_validate({**result.public(), "rejected_csv": rejected_csv})
 
 
 async def read_upload(request: Request, _: Writer) -> bytes:
@@ -47,7 +61,7 @@ _BODY = {
     "required": True,
     "content": {
         "text/csv": {
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "format": "binary"},
             "example": "first_name,last_name,email,ticket_type,tags,custom.seat\n"
             "Ana,Ruiz,ana@example.com,vip,press;speaker,A12\n",
         },
@@ -67,18 +81,32 @@ _BODY = {
     },
 )
 def import_(
-    body: Upload, event: EventWriteDep, session: SessionDep, request: Request, atomic: bool = False
+    body: Upload,
+    event: EventWriteDep,
+    session: SessionDep,
+    request: Request,
+    atomic: bool = False,
+    rejected: Annotated[
+        bool, Query(description="Answer the CSV's rejected rows in `rejected_csv`")
+    ] = False,
 ) -> ImportResultPublic:
     """Upsert attendees by email or code: CSV (header row; `tags` split on `;` or `|`;
     `custom.<key>` columns) or a JSON array of attendee objects. Bad rows are reported in
-    `errors` (1-based data rows) and skipped, unless `atomic=true`: then nothing is written.
+    `errors` (by data row and file line, with the column) and skipped, unless `atomic=true`:
+    then nothing is written. With `rejected=true` a CSV's bad rows come back whole in
+    `rejected_csv`, ready to fix and import again. Needs `write`.
     """
-    rows = parse_upload(body, request.headers.get("content-type"))
+    upload = parse_upload(body, request.headers.get("content-type"))
     result = import_attendees(
         session,
         event=event,
-        rows=rows,
+        rows=upload.rows,
         secret=request.app.state.secret,
         options=ImportOptions(atomic=atomic),
     )
-    return ImportResultPublic.of(result)
+    result.warnings[:0] = upload.warnings
+    bad = None
+    if rejected and upload.csv_text is not None and result.errors:
+        every = [{"row": e.row, "field": e.field, "message": e.message} for e in result.errors]
+        bad = rejected_rows_csv(upload.csv_text, every)
+    return ImportResultPublic.of(result, bad)

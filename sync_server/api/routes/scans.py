@@ -12,8 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
-from sync_server.api.deps import EventDep, SessionDep, require
+from sync_server.api.deps import EventDep, Principal, SessionDep, require
+from sync_server.api.idempotency import claim_inline, keep_inline
 from sync_server.api.pagination import Page, paginate
+from sync_server.metrics import count_scan
 from sync_server.models import Scan
 from sync_server.models.core import Scope
 from sync_server.models.people import ScanPublic, ScanRequest
@@ -105,8 +107,16 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Resp
 
     raw = await request.body()
 
-    def authorized_scan() -> bytes:
+    def authorized_scan() -> bytes | Response:
         principal = _authorize_scan(request, response)  # the key first, then the body
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            # an Idempotency-Key is taken, and the answer kept, in the scan's own transaction
+            replay = claim_inline(request, principal.organization_id, session)
+            if replay is not None:
+                return replay
+            return decide(principal, session)
+
+    def decide(principal: Principal, session: Session) -> bytes:
         try:
             parsed = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
@@ -134,16 +144,26 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Resp
             operator=body.operator,
             device_id=principal.subject_id if principal.kind == "device" else None,
         )
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            outcome = scan_online(
-                session,
-                organization_id=principal.organization_id,
-                checkpoint_id=checkpoint_id,
-                request=data,
-            )
-        return scan_result(outcome).model_dump_json().encode()
+        answers: list[bytes] = []
+
+        def keep(outcome: ScanOutcome) -> None:
+            answers.append(scan_result(outcome).model_dump_json().encode())
+            keep_inline(request, session.connection(), answers[0])
+
+        outcome = scan_online(
+            session,
+            organization_id=principal.organization_id,
+            checkpoint_id=checkpoint_id,
+            request=data,
+            before_commit=keep,
+        )
+        verdict = outcome.verdict
+        count_scan("online", verdict.status.value, verdict.reason.value)
+        return answers[0] if answers else scan_result(outcome).model_dump_json().encode()
 
     body = await run_in_threadpool(authorized_scan)
+    if isinstance(body, Response):
+        return body
     limits = {k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")}
     return Response(body, media_type="application/json", headers=limits)
 
@@ -158,7 +178,7 @@ def list_scans(
     status: Annotated[str | None, Query(max_length=16)] = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Page[ScanPublic]:
     query = select(Scan).where(Scan.event_id == event.id)
     for column, value in (
         (Scan.checkpoint_id, checkpoint),
@@ -171,7 +191,9 @@ def list_scans(
     return _paginate_scans(session, query, limit, cursor)
 
 
-def _paginate_scans(session: Any, query: Any, limit: int | None, cursor: str | None) -> Page:
+def _paginate_scans(
+    session: Any, query: Any, limit: int | None, cursor: str | None
+) -> Page[ScanPublic]:
     # Scans have no created_at: the log pages by received_at.
     return paginate(
         session,

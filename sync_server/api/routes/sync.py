@@ -21,6 +21,7 @@ from shared.sync import (
     MAX_PULL_LIMIT,
     PUSH_ENVELOPE,
     WIPE_REPORT,
+    ItemStatus,
     PullPage,
     PushRequest,
     PushResponse,
@@ -32,6 +33,7 @@ from sync_server.api.deps import Scanner, SessionDep, WipingDevice
 from sync_server.api.wire import decode_body, wire_openapi, wire_request_openapi
 from sync_server.db import utcnow
 from sync_server.errors import not_found
+from sync_server.metrics import count_push, count_scan
 from sync_server.services.devices import confirm_wipe, record_sync
 from sync_server.services.pull import EVENTS, parse_cursor, pull_page, sync_events
 from sync_server.services.push import PushContext, push_batch
@@ -138,6 +140,10 @@ async def push(
             principal.organization_id, principal.subject_id, offset or 0, request.app.state.secret
         )
         results = push_batch(session, ctx, body)
+        count_push(r.status.value for r in results)
+        for r in results:
+            if r.server_verdict is not None and r.status is ItemStatus.APPLIED:
+                count_scan("offline", r.server_verdict.status.value, r.server_verdict.reason.value)
         return encode(PushResponse(server_time=utcnow(), results=results))
 
     return Response(await run_in_threadpool(apply), media_type="application/json")

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import select
 
+from shared.webhooks import WILDCARD
 from sync_server.api.deps import SessionDep, SettingsDep, WebhookAdmin
 from sync_server.api.pagination import Page, paginate
 from sync_server.db import utcnow
-from sync_server.models import WebhookDelivery, WebhookEndpoint
+from sync_server.models import WebhookEndpoint
 from sync_server.models.base import Input
 from sync_server.services import webhook_endpoints as service
-from sync_server.webhooks.outbox import fan_out
 from sync_server.webhooks.payloads import CATALOG, EVENT_TYPES
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -28,7 +28,7 @@ def _known_types(types: list[str] | None) -> list[str] | None:
     if types is None:
         return None
     for name in types:
-        if name not in EVENT_TYPES:
+        if name not in EVENT_TYPES and name != WILDCARD:
             raise ValueError(f"unknown event type {name[:64]!r}; see GET /v1/webhooks/catalog")
     return list(dict.fromkeys(types))
 
@@ -93,30 +93,6 @@ class Catalog(BaseModel):
     data: list[EventTypePublic]
 
 
-class AttemptPublic(BaseModel):
-    status_code: int | None
-    duration_ms: int
-    response_excerpt: str | None
-    error: str | None
-    attempted_at: datetime
-
-
-class DeliveryPublic(BaseModel):
-    object: str = "webhook_delivery"
-    id: str
-    message_id: str
-    endpoint_id: str
-    type: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    attempt_log: list[AttemptPublic]
-
-
 class Queued(BaseModel):
     message_id: str | None = None
     delivery_id: str | None = None
@@ -124,16 +100,6 @@ class Queued(BaseModel):
 
 def _public(endpoint: WebhookEndpoint) -> WebhookEndpointPublic:
     return WebhookEndpointPublic.model_validate(endpoint, from_attributes=True)
-
-
-def _delivery_public(record: service.DeliveryRecord) -> DeliveryPublic:
-    return DeliveryPublic(
-        **record.delivery.model_dump(exclude={"locked_until"}),
-        type=record.type,
-        attempt_log=[
-            AttemptPublic.model_validate(a, from_attributes=True) for a in record.attempts
-        ],
-    )
 
 
 @router.get("/catalog", operation_id="get_webhook_catalog")
@@ -172,7 +138,7 @@ def list_webhooks(
     session: SessionDep,
     limit: int | None = None,
     cursor: str | None = None,
-) -> Page:
+) -> Page[WebhookEndpointPublic]:
     query = select(WebhookEndpoint).where(
         WebhookEndpoint.organization_id == principal.organization_id
     )
@@ -238,30 +204,6 @@ def rotate(
         secret=secret,
         previous_secret_until=endpoint.previous_secret_until,
     )
-
-
-@router.get("/{webhook_id}/deliveries", operation_id="list_webhook_deliveries")
-def deliveries(
-    webhook_id: str,
-    principal: WebhookAdmin,
-    session: SessionDep,
-    request: Request,
-    limit: int | None = None,
-    cursor: str | None = None,
-) -> Page:
-    """The endpoint's deliveries, newest first, each with every attempt."""
-    endpoint = service.owned_endpoint(
-        session, organization_id=principal.organization_id, endpoint_id=webhook_id
-    )
-    # messages no dispatcher has fanned out yet are listed too (none may be running): fan them
-    # out, then read in a new transaction, which sees them
-    with request.app.state.engine.begin() as conn:
-        fan_out(conn)
-    session.commit()
-    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
-    page = paginate(session, query, WebhookDelivery, limit=limit, cursor=cursor, render=lambda d: d)
-    page.data = [_delivery_public(r) for r in service.delivery_records(session, page.data)]
-    return page
 
 
 @router.post(
