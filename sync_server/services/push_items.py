@@ -99,9 +99,15 @@ def override_problem(item: ScanItem, direction: Direction) -> str | None:
 
 
 def override_columns(item: ScanItem) -> dict[str, Any]:
-    """The reading's override as stored (nothing of it for a reading that is not one)."""
+    """The reading's override as stored: every column for every reading (a batch is inserted
+    with the columns of its first row)."""
     if not item.override:
-        return {"override": False}
+        return {
+            "override": False,
+            "override_reason": None,
+            "override_note": None,
+            "overridden_reason": None,
+        }
     return {
         "override": True,
         "override_reason": item.override_reason.value if item.override_reason else None,
