@@ -157,14 +157,17 @@ def scan(
         def emit(verdict: GateVerdict) -> None:
             with lock:
                 counts["scanned"] += 1
-                counts["accepted" if verdict.accepted else "denied"] += 1
+                if not verdict.repeat:  # a repeat shows a verdict already counted
+                    counts["accepted" if verdict.accepted else "denied"] += 1
                 if json_out:
                     line = json.dumps(verdict.as_json(), ensure_ascii=False)
                 else:
                     who = verdict.attendee.name if verdict.attendee else repr(verdict.code[:40])
                     mark = "ADMIT" if verdict.accepted else "DENY "
-                    line = f"{mark} {verdict.reason:<24} {who}" + (
-                        "  (offline)" if verdict.offline else ""
+                    line = (
+                        f"{mark} {verdict.reason:<24} {who}"
+                        + ("  (offline)" if verdict.offline else "")
+                        + ("  (repeat)" if verdict.repeat else "")
                     )
                 typer.echo(line)
                 sys.stdout.flush()

@@ -52,6 +52,7 @@ class GateContext:
     types_by_number: dict[int, sqlite3.Row]
     zone: sqlite3.Row | None
     keys: dict[bytes, EventKey]  # a ticket's event digest -> its event's key
+    checkpoints: tuple[CheckpointPolicy, ...] = ()  # the event's (where else a ticket goes)
 
 
 def checkpoint_of(data: str) -> CheckpointRow:
@@ -67,6 +68,7 @@ def load_context(store: Store, config: GateConfig) -> GateContext:
         )
     policy = checkpoint_of(cp["data"]).to_policy()
     types = ticket_types_of(store, config.event_id)
+    event_checkpoints = checkpoints_of(store, config.event_id)
     keys = {
         event_digest(event_id): EventKey(event_id, public_key_from_b64(key))
         for event_id, key in public_keys(store)
@@ -76,11 +78,12 @@ def load_context(store: Store, config: GateConfig) -> GateContext:
         event_id=config.event_id,
         policy=policy,
         checkpoint_name=cp["name"],
-        checkpoint_names={r["id"]: r["name"] for r in checkpoints_of(store, config.event_id)},
+        checkpoint_names={r["id"]: r["name"] for r in event_checkpoints},
         ticket_types={t["slug"]: t for t in types},
         types_by_number={t["number"]: t for t in types},
         zone=zone_row(store, policy.zone_id) if policy.zone_id else None,
         keys=keys,
+        checkpoints=tuple(checkpoint_of(r["data"]).to_policy() for r in event_checkpoints),
     )
 
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-__all__ = ["FieldProblem", "GateError", "PairingError", "Problem", "WalkinInvalid"]
+__all__ = [
+    "FieldProblem",
+    "GateError",
+    "OverrideRefused",
+    "PairingError",
+    "Problem",
+    "WalkinInvalid",
+]
 
 
 class Problem(StrEnum):
@@ -35,6 +42,11 @@ class Problem(StrEnum):
     PIN_WRONG = "pin_wrong"
     WIPED = "wiped"  # erased: by the organizer, by 10 wrong PINs, or revoked
     EXPIRED = "expired"  # the attendee data outlived the event's retention
+    # a supervisor's override (scanner_app.override)
+    OVERRIDE_UNAVAILABLE = "override_unavailable"  # the event has no override PIN
+    OVERRIDE_INVALID = "override_invalid"  # the reason, the note or the guest (`field` says)
+    OVERRIDE_PIN_WRONG = "override_pin_wrong"
+    OVERRIDE_WAIT = "override_wait"  # too many wrong PINs: try again in `retry_after` s
 
 
 class FieldProblem(StrEnum):
@@ -68,6 +80,18 @@ class GateError(Exception):
 
 class PairingError(GateError):
     pass
+
+
+class OverrideRefused(GateError):
+    """An override that was not done: `field` names the input at fault (`reason`, `note`,
+    `pin`, `code`), `retry_after` how many seconds until the next PIN may be tried."""
+
+    def __init__(
+        self, code: Problem, message: str, *, field: str | None = None, retry_after: float = 0
+    ) -> None:
+        super().__init__(code, message)
+        self.field = field
+        self.retry_after = retry_after
 
 
 class WalkinInvalid(GateError):

@@ -1,11 +1,8 @@
-"""The headless gate: everything a door does except drawing it, as one small facade over modules
-with one job each: the scan pipeline (`pipeline.py`), walk-ins (`walkins.py`), lookups and
-views of the cache (`search.py`), pairing (`pairing.py`), sync (`syncer.py`), the store that
-alone holds SQL (`store/`), the data key and wipes (`custody.py`), retention (`retention.py`).
-The Flet app, `doorcheck scan` and the tests drive a gate only through this class.
-
-A gate whose key needs a door PIN is *locked* (`locked` says whether to enter or choose one)
-until `unlock(pin)`; every other call then raises `GateError(LOCKED)`.
+"""The headless gate: a small facade over modules with one job each: the scan pipeline
+(`pipeline.py`), supervisor overrides (`override.py`), walk-ins (`walkins.py`), views of the cache
+(`search.py`), pairing, sync (`syncer.py`), the store (`store/`), the data key and wipes
+(`custody.py`), retention. The app, `doorcheck scan` and the tests drive a gate only through it.
+A gate whose key needs a door PIN is *locked* until `unlock(pin)` (else `GateError(LOCKED)`).
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from scanner_app.custody import DEFAULT, STORE_FILE, Custody, WipeNotice, defaul
 from scanner_app.errors import GateError, PairingError, Problem, WalkinInvalid
 from scanner_app.holder import Holder, Parts
 from scanner_app.links import parse_pairing_uri
+from scanner_app.override import OverrideRequest, admit
 from scanner_app.pairing import enrol
 from scanner_app.pipeline import ScanPipeline
 from scanner_app.search import Directory
@@ -66,9 +64,7 @@ class Gate:
 
     The data key comes from the platform's keyring (`keyring`: a backend, None for none) or a
     door PIN (`pin`, or `unlock(pin)` later). `transport` (an httpx transport) carries every
-    request to the server: tests pass `httpx.ASGITransport`-like or mock transports where a
-    socket adds nothing.
-    """
+    request to the server (tests pass ASGI or mock transports where a socket adds nothing)."""
 
     def __init__(
         self,
@@ -296,6 +292,12 @@ class Gate:
         verdict = self.pipeline.check_in(
             self._context(), self._configured(), attendee_id, direction
         )
+        self._recorded(verdict)
+        return verdict
+
+    def override(self, request: OverrideRequest) -> GateVerdict:
+        """A supervisor admits a denied guest with the event's override PIN (`override.admit`)."""
+        verdict = admit(self.pipeline, self._context(), self._configured(), request)
         self._recorded(verdict)
         return verdict
 

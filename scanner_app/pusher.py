@@ -36,7 +36,21 @@ def scan_item(row: Any) -> ScanItem:
         device_verdict=DeviceVerdict(status=row["status"], reason=row["reason"]),
         operator=row["operator"] or None,
         manual=bool(row["manual"]),
+        **_override(row.get("override")),
     )
+
+
+def _override(sealed: list[str | None] | None) -> dict[str, Any]:
+    """A reading's supervisor override on the wire (`shared.sync.ScanItem`), if it is one."""
+    if not sealed:
+        return {}
+    reason, note, lifted = (list(sealed) + [None] * 3)[:3]
+    return {
+        "override": True,
+        "override_reason": reason,
+        "override_note": note,
+        "overridden_reason": lifted,
+    }
 
 
 def registration_item(row: Any) -> RegistrationItem:

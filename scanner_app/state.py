@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.denials import DenialDetail
+
 __all__ = [
     "AttendeeSummary",
     "CameraListener",
@@ -47,9 +49,10 @@ class AttendeeSummary:
 
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
-    """One reading's outcome at this gate (or a `duplicate_scan`, which is not a reading)."""
+    """One reading's outcome at this gate, or a repeat of the verdict on record (a code read
+    again within the double-read window: `repeat`, not a reading)."""
 
-    id: str | None  # the reading's UUID; None for duplicate_scan (not recorded)
+    id: str | None  # the reading's UUID; None for a repeat or a duplicate_scan (not recorded)
     code: str
     status: Literal["accepted", "denied"]
     reason: str  # shared.rules.Reason value
@@ -63,6 +66,14 @@ class GateVerdict:
     # For already_inside: when and where they went in ("since 21:14 via Gate B").
     inside_since: datetime | None = None
     inside_via: str | None = None
+    # SPEC section 11: the verdict on record shown again (same status, reason and detail).
+    repeat: bool = False
+    # A denial's detail (shared.denials.DenialDetail), checkpoint names filled in.
+    detail: DenialDetail | None = None
+    # A supervisor's override (SPEC section 11): admitted although the rules denied it.
+    override: bool = False
+    override_reason: str | None = None  # shared.kinds.OverrideReason value
+    overridden_reason: str | None = None  # the denial it lifted (a Reason value)
 
     @property
     def accepted(self) -> bool:
@@ -88,6 +99,7 @@ class GateVerdict:
             },
             "offline": self.offline,
             "scanned_at": self.scanned_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "repeat": self.repeat,
         }
 
 

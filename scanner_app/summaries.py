@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -83,7 +84,11 @@ def verdict_of(
     now: datetime,
     manual: bool,
     via: str | None,
+    names: dict[str, str] | None = None,
+    override_reason: str | None = None,
 ) -> GateVerdict:
+    """A verdict as the door shows it (`names`: checkpoint names for the detail's ids)."""
+    detail = verdict.detail.named(names or {}) if verdict.detail is not None else None
     return GateVerdict(
         id=reading_id,
         code=code,
@@ -98,6 +103,11 @@ def verdict_of(
         manual=manual,
         inside_since=verdict.inside_since,
         inside_via=via,
+        repeat=verdict.repeat,
+        detail=detail,
+        override=verdict.override,
+        override_reason=override_reason,
+        overridden_reason=verdict.overridden.value if verdict.overridden else None,
     )
 
 
@@ -117,7 +127,7 @@ def _logged_attendee(summary: dict[str, Any]) -> AttendeeSummary | None:
     )
 
 
-def logged_verdict(r: sqlite3.Row) -> GateVerdict:
+def logged_verdict(r: Mapping[str, Any]) -> GateVerdict:
     """A reading of the log as the verdict it was."""
     reason = Reason(r["reason"])
     scanned_at = parse_iso(r["scanned_at"])
@@ -136,4 +146,7 @@ def logged_verdict(r: sqlite3.Row) -> GateVerdict:
         bool(r["manual"]),
         parse_iso(r["inside_since"]),
         r["inside_via"],
+        override=r.get("override") is not None,
+        override_reason=(r.get("override") or [None])[0],
+        overridden_reason=(r.get("override") or [None, None, None])[2],
     )

@@ -11,10 +11,12 @@ from types import MappingProxyType
 __all__ = [
     "CODE_REASONS",
     "HISTORY_REASONS",
+    "OVERRIDE_REASON_MESSAGES",
     "REASON_MESSAGES",
     "AttendeeStatus",
     "CheckpointDirection",
     "Direction",
+    "OverrideReason",
     "Reason",
     "Status",
     "VerdictWarning",
@@ -47,7 +49,7 @@ class Reason(StrEnum):
 
 REASON_MESSAGES: Mapping[Reason, str] = MappingProxyType(
     {
-        Reason.MALFORMED_CODE: "Not a ticket code",
+        Reason.MALFORMED_CODE: "Not a ticket",
         Reason.INVALID_SIGNATURE: "Forged or damaged ticket",
         Reason.UNKNOWN_CODE: "Ticket not found",
         Reason.WRONG_EVENT: "Ticket for another event",
@@ -103,3 +105,23 @@ class AttendeeStatus(StrEnum):
     VALID = "valid"
     CANCELLED = "cancelled"
     REVOKED = "revoked"
+
+
+class OverrideReason(StrEnum):
+    """Why a supervisor let a denied guest in (SPEC section 11; a public contract: add, never
+    rename). A note says the rest."""
+
+    VIP = "vip"
+    STAFF_DECISION = "staff_decision"
+    TICKET_PROBLEM = "ticket_problem"
+    OTHER = "other"
+
+
+OVERRIDE_REASON_MESSAGES: Mapping[OverrideReason, str] = MappingProxyType(
+    {
+        OverrideReason.VIP: "VIP or guest of the organizer",
+        OverrideReason.STAFF_DECISION: "Staff decision",
+        OverrideReason.TICKET_PROBLEM: "Problem with the ticket",
+        OverrideReason.OTHER: "Other (see note)",
+    }
+)

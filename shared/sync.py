@@ -17,7 +17,15 @@ import msgspec
 from msgspec import Meta, Struct
 
 from shared.history import History, ZonePresence
-from shared.kinds import AttendeeStatus, CheckpointDirection, Direction, Reason, Status
+from shared.kinds import (
+    AttendeeStatus,
+    CheckpointDirection,
+    Direction,
+    OverrideReason,
+    Reason,
+    Status,
+)
+from shared.override import MAX_NOTE
 from shared.policy import CheckpointPolicy, checkpoint_policy
 
 __all__ = [
@@ -95,6 +103,7 @@ Text = Annotated[str, Meta(max_length=200, pattern=_STORABLE)]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_STORABLE)]
 Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=_STORABLE)]
 Stamp = Annotated[str, Meta(max_length=128, pattern=_STORABLE)]
+Note = Annotated[str, Meta(min_length=1, max_length=MAX_NOTE, pattern=_STORABLE)]
 
 T = TypeVar("T")
 WireError = msgspec.DecodeError  # also raised for a value of the wrong type (ValidationError)
@@ -122,6 +131,9 @@ class EventRow(_Wire, frozen=True):
     device_data_ttl_hours: int = DEVICE_DATA_TTL_HOURS
     require_device_pin: bool = False
     gate_email: bool = False
+    # The supervisor override PIN as stored (`shared.override.hash_pin`: salted scrypt), for
+    # gates to check PINs offline; None: this event takes no override.
+    override_pin_hash: str | None = None
 
 
 class TicketTypeRow(_Wire, frozen=True):
@@ -207,13 +219,14 @@ class AttendeeRow(_Wire, frozen=True, omit_defaults=True):
     valid_until: Aware | None = None
     zones: dict[str, ZoneState] = {}
     checkpoint_entries: dict[str, int] = {}
+    last_entries: dict[str, Aware] = {}  # checkpoint id -> the last accepted entry there
 
     def history(self) -> History:
         zones = {
             key: ZonePresence(z.inside, z.since, z.via_checkpoint_id, z.entries, z.last_scan_at)
             for key, z in self.zones.items()
         }
-        return History(zones, dict(self.checkpoint_entries))
+        return History(zones, dict(self.checkpoint_entries), last_entries=dict(self.last_entries))
 
 
 class PullPage(_Wire, frozen=True):
@@ -247,6 +260,12 @@ class ScanItem(_Wire, frozen=True):
     direction: Direction = Direction.IN
     operator: Text | None = None
     manual: bool = False
+    # A supervisor's override (SPEC section 11): the device admitted a guest its rules denied
+    # (`overridden_reason`), with a reason of the closed list and a note; never a conflict.
+    override: bool = False
+    override_reason: OverrideReason | None = None
+    override_note: Note | None = None
+    overridden_reason: Reason | None = None
 
 
 class RegistrationItem(_Wire, frozen=True):

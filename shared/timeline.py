@@ -40,7 +40,8 @@ class TimedReading:
     re-decided); `delta` is what it counts now; `conflict` is the kind of the open conflict on it
     and `settled` says one was opened and resolved already; `new`, whether it arrives now (every
     reason of a new reading counts, while an admission recorded earlier is only contested again
-    for reasons that depend on the history)."""
+    for reasons that depend on the history); `override`, a supervisor's admission of someone
+    the rules denied: never contested, so never a conflict by itself)."""
 
     id: str
     checkpoint_id: str
@@ -55,6 +56,7 @@ class TimedReading:
     conflict: str | None = None
     settled: bool = False
     new: bool = False
+    override: bool = False
 
     @property
     def reading(self) -> Reading:
@@ -76,6 +78,8 @@ class Step:
         """Why this admission should not have been, or None (see `TimedReading.new`)."""
         verdict = self.verdict
         if self.reading.status is not Status.ACCEPTED or verdict is None or verdict.accepted:
+            return None
+        if self.reading.override:
             return None
         if verdict.reason is Reason.DUPLICATE_SCAN:
             return None

@@ -48,6 +48,7 @@ _UPSERT_ATTENDEE = (
 class _State(msgspec.Struct, frozen=True):
     zones: dict[str, ZoneState]
     checkpoint_entries: dict[str, int]
+    last_entries: dict[str, datetime]
 
 
 _NO_STATE = '{"zones":{},"checkpoint_entries":{}}'
@@ -111,8 +112,8 @@ def _attendee_row(
     store: Store, a: AttendeeRow, event_id: str, gen: int, names: list[tuple[str, ...]]
 ) -> tuple[object, ...]:
     state = (
-        encode(_State(a.zones, a.checkpoint_entries)).decode()
-        if a.zones or a.checkpoint_entries
+        encode(_State(a.zones, a.checkpoint_entries, a.last_entries)).decode()
+        if a.zones or a.checkpoint_entries or a.last_entries
         else _NO_STATE
     )
     tags = json.dumps(a.tags, ensure_ascii=False, separators=(",", ":")) if a.tags else "[]"

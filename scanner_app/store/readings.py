@@ -2,8 +2,8 @@
 pending upload, what the server answered), the reading log, and the readings no pull reflects
 yet as `shared.timeline` takes them.
 
-A reading's code, operator and attendee summary, and a registration's names, email and tags,
-are stored sealed; rows come back as dicts with them opened.
+A reading's code, operator, attendee summary and override (reason, note), and a registration's
+names, email and tags, are stored sealed; rows come back as dicts with them opened.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from scanner_app.store import Store, parse_iso
-from shared.rules import Direction, Status
+from shared.history import SeenVerdict
+from shared.rules import Direction, Reason, Status
 from shared.timeline import TimedReading
 
 __all__ = [
     "READING_COLUMNS",
     "count_today",
-    "last_reading_at",
+    "last_reading",
     "note_attempt",
     "pending_batch",
     "pending_count",
@@ -59,7 +60,9 @@ _INSERT_READING = (
     f"INSERT INTO readings({', '.join(READING_COLUMNS)}, state, reflected)"
     f" VALUES ({', '.join('?' * len(READING_COLUMNS))}, 'pending', 0)"
 )
-_READING_SEALED = ("code", "operator", "summary")
+# `override`: a supervisor's [reason, note, the denial it lifted], or None (rows sealed before
+# overrides existed hold the first three only).
+_READING_SEALED = ("code", "operator", "summary", "override")
 _REGISTRATION_COLUMNS = (
     "id",
     "event_id",
@@ -80,7 +83,9 @@ def _open(store: Store, rows: Iterable[Any], names: Sequence[str]) -> list[dict[
     opened = []
     for row in rows:
         found = dict(row)
-        found.update(zip(names, store.unseal(found.pop("sealed"), found["id"]), strict=True))
+        values = list(store.unseal(found.pop("sealed"), found["id"]))
+        values += [None] * (len(names) - len(values))  # sealed before a field was added
+        found.update(zip(names, values, strict=True))
         opened.append(found)
     return opened
 
@@ -90,7 +95,7 @@ def record_reading(
 ) -> None:
     """Insert one reading into the log and the outbox, count its share of its zone and keep
     the device's clock, in the caller's transaction."""
-    sealed = store.seal([values[c] for c in _READING_SEALED], values["id"])
+    sealed = store.seal([values.get(c) for c in _READING_SEALED], values["id"])
     conn.execute(_INSERT_READING, [sealed if c == "sealed" else values[c] for c in READING_COLUMNS])
     if values["zone_key"] is not None and values["occupancy_delta"]:
         conn.execute(
@@ -151,10 +156,24 @@ def unreflected_timelines(
     return timelines
 
 
-def last_reading_at(store: Store, attendee_id: str) -> datetime | None:
-    """When this device last read the attendee (for the double-read window)."""
-    row = store.one("SELECT max(scanned_at) FROM readings WHERE attendee_id = ?", (attendee_id,))
-    return parse_iso(row[0]) if row is not None else None
+def last_reading(store: Store, attendee_id: str) -> tuple[datetime, SeenVerdict] | None:
+    """When this device last read the attendee, and the verdict it had (for the double-read
+    window: a repeat shows that verdict again)."""
+    row = store.one(
+        "SELECT scanned_at, checkpoint_id, direction, status, reason FROM readings"
+        " WHERE attendee_id = ? ORDER BY scanned_at DESC, seq DESC LIMIT 1",
+        (attendee_id,),
+    )
+    at = parse_iso(row["scanned_at"]) if row is not None else None
+    if row is None or at is None:
+        return None
+    seen = SeenVerdict(
+        row["checkpoint_id"],
+        Direction(row["direction"]),
+        Status(row["status"]),
+        Reason(row["reason"]),
+    )
+    return at, seen
 
 
 # -- the outbox ---------------------------------------------------------------------------------

@@ -235,6 +235,10 @@ EN: dict[str, str] = {
     "problem.pin_required": "Choose a door PIN first.",
     "problem.pin_invalid": "A door PIN is 4 to 12 digits.",
     "problem.pin_wrong": "Wrong PIN.",
+    "problem.override_unavailable": "This event has no override PIN: sync, or ask to set one.",
+    "problem.override_invalid": "Choose a reason and write a note for this override.",
+    "problem.override_pin_wrong": "Wrong override PIN.",
+    "problem.override_wait": "Too many wrong PINs: wait a moment and try again.",
     "problem.wiped": "This device's data was erased: pair it again.",
     "problem.expired": (
         "This event's guest list was erased from this device when its retention ended. "

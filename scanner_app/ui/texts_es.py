@@ -237,6 +237,10 @@ ES: dict[str, str] = {
     "problem.pin_required": "Elija primero un PIN de la puerta.",
     "problem.pin_invalid": "Un PIN de la puerta tiene de 4 a 12 cifras.",
     "problem.pin_wrong": "PIN incorrecto.",
+    "problem.override_unavailable": "El evento no tiene PIN de autorización: sincronice o pídalo.",
+    "problem.override_invalid": "Elija un motivo y escriba una nota para esta autorización.",
+    "problem.override_pin_wrong": "PIN de autorización incorrecto.",
+    "problem.override_wait": "Demasiados PIN incorrectos: espere un momento y reintente.",
     "problem.wiped": "Se borraron los datos de este dispositivo: vincúlelo de nuevo.",
     "problem.expired": (
         "La lista de invitados de este evento se borró de este dispositivo al acabar su "

@@ -12,6 +12,7 @@ from pydantic import Field as PField
 from sqlalchemy import UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
+from shared.override import PIN_PATTERN
 from shared.rules import CheckpointDirection
 from shared.sync import DEVICE_DATA_TTL_HOURS, MAX_DEVICE_DATA_TTL_HOURS
 from sync_server.models.base import Input, UTCDatetime, json_field, time_field
@@ -62,6 +63,7 @@ def _check_window(start: datetime | None, end: datetime | None, what: str) -> No
 # data without a sync, whether it asks for a door PIN, whether it receives attendees' emails.
 DEVICE_SETTINGS = ("device_data_ttl_hours", "require_device_pin", "gate_email")
 TtlHours = Annotated[int, PField(ge=1, le=MAX_DEVICE_DATA_TTL_HOURS)]
+OverridePin = Annotated[str, StringConstraints(pattern=PIN_PATTERN)]
 
 
 class EventStatus(StrEnum):
@@ -81,6 +83,7 @@ class EventCreate(Input):
     device_data_ttl_hours: TtlHours = DEVICE_DATA_TTL_HOURS
     require_device_pin: bool = False
     gate_email: bool = False
+    override_pin: OverridePin | None = None  # write-only: stored hashed, shown as override_pin_set
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -99,6 +102,7 @@ class EventUpdate(Input):
     device_data_ttl_hours: TtlHours | None = None
     require_device_pin: bool | None = None
     gate_email: bool | None = None
+    override_pin: OverridePin | None = None  # null clears it
 
 
 class Event(SQLModel, table=True):
@@ -126,6 +130,9 @@ class Event(SQLModel, table=True):
     )
     require_device_pin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     gate_email: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The supervisor override PIN (SPEC section 11) as `shared.override.hash_pin` stores it:
+    # gates receive it through sync and check PINs offline; the API shows only whether it is set.
+    override_pin_hash: str | None = Field(default=None, max_length=200)
     created_at: datetime = time_field(nullable=False, default_now=True)
     updated_at: datetime = time_field(nullable=False, default_now=True)
 
@@ -144,6 +151,7 @@ class EventPublic(BaseModel):
     device_data_ttl_hours: int
     require_device_pin: bool
     gate_email: bool
+    override_pin_set: bool = False  # whether a supervisor override PIN is set (never the PIN)
     created_at: datetime
     updated_at: datetime
 

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Field as PField
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from shared.rules import AttendeeStatus, Direction
@@ -247,6 +247,12 @@ class Scan(SQLModel, table=True):
     conflict_id: str | None = Field(default=None, max_length=40)
     ordered_at: datetime | None = time_field()
     result: dict[str, Any] = json_field(dict)
+    # A supervisor's override (SPEC section 11): why, the note (personal data) and the denial
+    # it lifted. An override reading is admitted and never a conflict by itself.
+    override: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    override_reason: str | None = Field(default=None, max_length=32)
+    override_note: str | None = Field(default=None, max_length=1000)
+    overridden_reason: str | None = Field(default=None, max_length=40)
 
 
 class ScanPublic(BaseModel):
@@ -268,3 +274,7 @@ class ScanPublic(BaseModel):
     operator: str | None
     offline: bool
     manual: bool
+    override: bool = False
+    override_reason: str | None = None
+    override_note: str | None = None
+    overridden_reason: str | None = None

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from shared import ids
+from shared.override import hash_pin
 from shared.tickets import EventKey, decrypt_private_key, encrypt_private_key, event_digest
 from sync_server.db import utcnow
 from sync_server.errors import ApiError, not_found
@@ -66,10 +67,12 @@ def create_event(
 ) -> Event:
     event_id = new_id(ids.EVENT)
     key = EventKey.from_seed(os.urandom(32))
+    values = data.model_dump(exclude={"override_pin"})
     event = Event(
         id=event_id,
         organization_id=organization_id,
-        **data.model_dump(),
+        **values,
+        override_pin_hash=_pin_hash(data.override_pin),
         ticket_public_key=key.public_key_b64,
         ticket_private_key_enc=encrypt_private_key(key.private_bytes(), secret, os.urandom(12)),
         key_digest=event_digest(event_id).hex(),
@@ -82,7 +85,17 @@ def create_event(
 # The event's fields a gate receives (shared.sync.EventRow): a change to one of them moves the
 # event's change sequence, so a gate long-polling the event hears of it at once.
 GATE_FIELDS = frozenset(
-    {"name", "slug", "starts_at", "ends_at", "timezone", "capacity", "status", *DEVICE_SETTINGS}
+    {
+        "name",
+        "slug",
+        "starts_at",
+        "ends_at",
+        "timezone",
+        "capacity",
+        "status",
+        "override_pin_hash",
+        *DEVICE_SETTINGS,
+    }
 )
 
 
@@ -90,6 +103,8 @@ def update_event(session: Session, event: Event, data: EventUpdate) -> Event:
     """Apply a PATCH. A change a gate must hear of moves the event's change sequence; a change of
     `gate_email` re-sends every attendee (with or without their email) to every gate."""
     changes = data.model_dump(exclude_unset=True)
+    if "override_pin" in changes:  # set (hashed) or cleared with null
+        changes["override_pin_hash"] = _pin_hash(changes.pop("override_pin"))
     for name in ("name", "slug", "timezone", "status", *DEVICE_SETTINGS):
         if name in changes and changes[name] is None:
             raise ApiError(
@@ -117,6 +132,11 @@ def update_event(session: Session, event: Event, data: EventUpdate) -> Event:
         bump_seq(session, event.id)
     _commit(session, "An event with this slug already exists", "slug")
     return event
+
+
+def _pin_hash(pin: str | None) -> str | None:
+    """The stored form of an override PIN (`shared.override.hash_pin`, a fresh salt)."""
+    return None if pin is None else hash_pin(pin, os.urandom(16))
 
 
 def event_private_key(event: Event, secret: bytes) -> bytes:

@@ -9,6 +9,7 @@ attendees must stay within a few seconds.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -77,6 +78,7 @@ class _State(msgspec.Struct, frozen=True):
 
     zones: dict[str, ZoneState] = {}
     checkpoint_entries: dict[str, int] = {}
+    last_entries: dict[str, datetime] = {}
 
 
 _STATE = msgspec.json.Decoder(_State)
@@ -120,6 +122,7 @@ def _attendee(row: Any, slugs: dict[str, str], with_email: bool) -> AttendeeRow:
         valid_until=vuntil,
         zones=stored.zones,
         checkpoint_entries=stored.checkpoint_entries,
+        last_entries=stored.last_entries,
     )
 
 

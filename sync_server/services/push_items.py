@@ -1,5 +1,6 @@
 """What every kind of pushed item shares: the push's context (organization, device, its clock
-offset, the events read so far) and the answers for rejected and repeated items."""
+offset, the events read so far), the answers for rejected and repeated items, and a reading's
+supervisor override checked and stored."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Table, select
 
-from shared.sync import ItemResult, ItemStatus, from_builtins
+from shared.kinds import Direction, Status
+from shared.sync import ItemResult, ItemStatus, ScanItem, from_builtins
 from sync_server.models import Event
 from sync_server.webhooks import outbox
 
-__all__ = ["PushContext", "duplicate_of", "raw_id", "rejected", "wire_error"]
+__all__ = [
+    "PushContext",
+    "duplicate_of",
+    "override_columns",
+    "override_problem",
+    "raw_id",
+    "rejected",
+    "wire_error",
+]
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
@@ -75,3 +85,32 @@ def duplicate_of(stored: dict[str, Any]) -> ItemResult:
     """The first answer to an item, given again for a repeat of it."""
     first = from_builtins(stored, ItemResult)
     return msgspec.structs.replace(first, status=ItemStatus.DUPLICATE)
+
+
+def override_problem(item: ScanItem, direction: Direction) -> str | None:
+    """Why an override reading cannot be applied, or None (any other reading: None)."""
+    if not item.override:
+        return None
+    if item.device_verdict.status is not Status.ACCEPTED or direction is not Direction.IN:
+        return "an override is an admitted entry"
+    if item.override_reason is None or item.override_note is None or not item.override_note.strip():
+        return "an override needs a reason and a note"
+    return None
+
+
+def override_columns(item: ScanItem) -> dict[str, Any]:
+    """The reading's override as stored: every column for every reading (a batch is inserted
+    with the columns of its first row)."""
+    if not item.override:
+        return {
+            "override": False,
+            "override_reason": None,
+            "override_note": None,
+            "overridden_reason": None,
+        }
+    return {
+        "override": True,
+        "override_reason": item.override_reason.value if item.override_reason else None,
+        "override_note": item.override_note,
+        "overridden_reason": item.overridden_reason.value if item.overridden_reason else None,
+    }

@@ -40,6 +40,8 @@ from sync_server.services.push_facts import Facts, load_facts
 from sync_server.services.push_items import (
     PushContext,
     duplicate_of,
+    override_columns,
+    override_problem,
     raw_id,
     rejected,
     wire_error,
@@ -75,6 +77,13 @@ class Pending:
     @property
     def admitted(self) -> bool:
         return self.item.device_verdict.status is Status.ACCEPTED
+
+    def contested(self, verdict: Verdict) -> bool:
+        """Whether the device admitted someone the rules deny here: a conflict, unless it was
+        a supervisor's override (never a conflict by itself)."""
+        if not self.admitted or verdict.accepted or self.item.override:
+            return False
+        return verdict.reason is not Reason.DUPLICATE_SCAN
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +172,9 @@ class ScanGroup:
             return rejected(
                 item.id, "scanned_at is out of range once corrected by the device's clock offset"
             )
+        problem = override_problem(item, direction)
+        if problem is not None:
+            return rejected(item.id, problem)
         read = read_code(item.code, manual=item.manual)
         return Pending(item, event, checkpoint, policy, direction, ordered_at, read)
 
@@ -189,7 +201,7 @@ class ScanGroup:
                 delta = placed[p.item.id].delta
                 zones[p.policy.zone_id] = replace(zone, occupancy=zone.occupancy + delta)
             timeline = facts.timelines[row.id] if row is not None else []
-            if p.admitted and not verdict.accepted and verdict.reason is not Reason.DUPLICATE_SCAN:
+            if p.contested(verdict):
                 p.conflict_id = self._conflict(p, verdict, timeline)
                 new = replace(new, conflict=kind_of(verdict.reason))
             p.record = self._record(p)
@@ -244,6 +256,7 @@ class ScanGroup:
             checkpoint=p.policy,
             device_id=self.ctx.device_id,
             new=True,
+            override=p.item.override,
         )
 
     @staticmethod
@@ -347,6 +360,7 @@ class ScanGroup:
             "device_status": device.status.value,
             "device_reason": device.reason.value,
             "conflict_id": None,
+            **override_columns(p.item),
         }
 
     @staticmethod

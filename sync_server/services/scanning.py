@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from shared.denials import DenialDetailJSON
 from shared.history import history_from_state, history_to_state
 from shared.resolution import read_code, resolve
 from shared.rules import (
@@ -233,18 +234,18 @@ def _scan(
     row = _attendee_row(conn, found.attendee_id, lock=True) if found.attendee_id else None
     ticket = row_ticket(row) if row is not None else None
     history = history_from_state(row.state) if row is not None else History()
-    verdict = decide(
-        ScanInput(
-            checkpoint_policy(checkpoint),
-            now,
-            direction,
-            ticket=ticket,
-            code_error=found.error or (None if ticket else Reason.UNKNOWN_CODE),
-            history=history,
-            zone=ZoneOccupancy(zone.capacity, zone.occupancy) if zone else None,
-            device_id=request.device_id,
-        )
+    asked = ScanInput(
+        checkpoint_policy(checkpoint),
+        now,
+        direction,
+        ticket=ticket,
+        code_error=found.error or (None if ticket else Reason.UNKNOWN_CODE),
+        history=history,
+        zone=ZoneOccupancy(zone.capacity, zone.occupancy) if zone else None,
+        device_id=request.device_id,
+        code=found.code,
     )
+    verdict = _named(conn, event.id, decide(asked), asked)
     scan_id = None
     if verdict.record:
         own = row is not None and row.event_id == event.id
@@ -269,7 +270,7 @@ def _scan(
             operator=request.operator,
             offline=False,
             manual=request.manual,
-            result={},
+            result=_first_answer(verdict),
             hlc=None,
             device_status=None,
             device_reason=None,
@@ -304,6 +305,23 @@ def _scan(
     before_commit(outcome)
     session.commit()
     return outcome
+
+
+_EVENT_CHECKPOINTS = select(CHECKPOINTS).where(CHECKPOINTS.c.event_id == bindparam("event_id"))
+
+
+def _named(conn: Connection, event_id: str, verdict: Verdict, asked: ScanInput) -> Verdict:
+    """A denial's detail with the checkpoints it names: where else a refused ticket type is
+    accepted (the event's checkpoints are read only then), and their names."""
+    if verdict.detail is None or not (
+        verdict.detail.via_checkpoint_id or verdict.reason is Reason.TICKET_TYPE_NOT_ALLOWED
+    ):
+        return verdict
+    rows = conn.execute(_EVENT_CHECKPOINTS, {"event_id": event_id}).all()
+    if verdict.reason is Reason.TICKET_TYPE_NOT_ALLOWED:
+        verdict = decide(replace(asked, checkpoints=tuple(checkpoint_policy(r) for r in rows)))
+    assert verdict.detail is not None
+    return replace(verdict, detail=verdict.detail.named({r.id: r.name for r in rows}))
 
 
 def _announce(
@@ -353,6 +371,13 @@ def _lost_race(session: Session, scan_id: str, ref: CheckpointRef) -> ScanOutcom
     return _replayed(conn, existing, ref)
 
 
+def _first_answer(verdict: Verdict) -> dict[str, Any]:
+    """What an online scan keeps of its answer beyond its row: a denial's detail."""
+    if verdict.detail is None:
+        return {}
+    return {"detail": DenialDetailJSON.of(verdict.detail).model_dump(mode="json")}
+
+
 def _replayed(conn: Connection, scan: Row[Any], ref: CheckpointRef) -> ScanOutcome:
     """The first answer again for a scan id that was already recorded (idempotent retries)."""
     if scan.checkpoint_id != ref.id:
@@ -361,6 +386,8 @@ def _replayed(conn: Connection, scan: Row[Any], ref: CheckpointRef) -> ScanOutco
     summary = None
     if row is not None:
         summary = AttendeeSummary.of(row_ticket(row))
+    kept = (scan.result or {}).get("detail")
+    detail = DenialDetailJSON.model_validate(kept).detail() if kept else None
     verdict = Verdict(
         Status(scan.status),
         Reason(scan.reason),
@@ -369,5 +396,8 @@ def _replayed(conn: Connection, scan: Row[Any], ref: CheckpointRef) -> ScanOutco
         summary,
         scan.zone_id,
         scan.occupancy_delta,
+        inside_since=detail.inside_since if detail else None,
+        via_checkpoint_id=detail.via_checkpoint_id if detail else None,
+        detail=detail,
     )
     return ScanOutcome(verdict, scan.id, _scanned(row) if row else None, ref, scan.scanned_at)

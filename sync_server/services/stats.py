@@ -1,5 +1,6 @@
 """Live numbers of an event: occupancy per zone, entries, exits and unique attendees in per
-checkpoint and per ticket type, denials by reason, and scans per minute (last hour).
+checkpoint and per ticket type, denials by reason, supervisors' overrides, and scans per minute
+(last hour).
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def event_stats(session: Session, event: Event) -> dict[str, Any]:
             .group_by(col(Scan.reason))
         ).all()
     )
+    overrides = dict(
+        session.exec(
+            select(Scan.checkpoint_id, func.count())
+            .where(*counted, col(Scan.override).is_(True))
+            .group_by(col(Scan.checkpoint_id))
+        ).all()
+    )
     since = utcnow() - timedelta(hours=1)
     recent = session.exec(
         select(Scan.received_at).where(Scan.event_id == event.id, col(Scan.received_at) >= since)
@@ -98,9 +106,16 @@ def event_stats(session: Session, event: Event) -> dict[str, Any]:
         ],
         "unique_attendees_in": unique_in,
         "checkpoints": [
-            {"id": cp.id, "name": cp.name, **per_checkpoint[cp.id]} for cp in checkpoints
+            {
+                "id": cp.id,
+                "name": cp.name,
+                **per_checkpoint[cp.id],
+                "overrides": overrides.get(cp.id, 0),
+            }
+            for cp in checkpoints
         ],
         "ticket_types": [{"slug": slug, **numbers} for slug, numbers in per_type.items()],
         "denied_by_reason": denied,
+        "overrides": sum(overrides.values()),  # supervisors' admissions (counted in entries too)
         "scans_per_minute": [{"minute": k, "scans": v} for k, v in sorted(per_minute.items())],
     }

@@ -56,6 +56,7 @@ _TIMELINE = (
         SCANS.c.device_id,
         SCANS.c.hlc,
         SCANS.c.occupancy_delta,
+        SCANS.c.override,
         CONFLICTS.c.kind.label("conflict_kind"),
         CONFLICTS.c.status.label("conflict_status"),
     )
@@ -129,6 +130,7 @@ def timed(row: Any, policy: CheckpointPolicy | None, *, new: bool = False) -> Ti
         conflict=row.conflict_kind if status == ConflictStatus.OPEN else None,
         settled=status == ConflictStatus.RESOLVED,
         new=new,
+        override=bool(getattr(row, "override", False)),
     )
 
 

@@ -100,7 +100,9 @@ def checkin_data(
     attendee: dict[str, Any] | None,
     device: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """`checkin.accepted` / `checkin.denied`: `scan` is the scans row as inserted."""
+    """`checkin.accepted` / `checkin.denied`: `scan` is the scans row as inserted (a supervisor's
+    override is a `checkin.accepted` with `override: true`, its reason, note and the denial it
+    lifted)."""
     return {
         "scan_id": scan["id"],
         "event": event,
@@ -114,6 +116,11 @@ def checkin_data(
         "operator": scan["operator"],
         "offline": scan["offline"],
         "reason": scan["reason"],
+        # a supervisor's override (SPEC section 11): admitted although the rules denied it
+        "override": bool(scan.get("override")),
+        "override_reason": scan.get("override_reason"),
+        "override_note": scan.get("override_note"),
+        "overridden_reason": scan.get("overridden_reason"),
     }
 
 

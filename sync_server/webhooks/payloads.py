@@ -46,6 +46,10 @@ def _checkin(*, accepted: bool) -> dict[str, Any]:
         "operator": "marta",
         "offline": False,
         "reason": "ok" if accepted else "already_inside",
+        "override": False,
+        "override_reason": None,
+        "override_note": None,
+        "overridden_reason": None,
     }
 
 
@@ -95,7 +99,9 @@ _TYPES = (
     EventType(
         "checkin.accepted",
         "A reading admitted a ticket at a checkpoint (online, or offline once it reaches the "
-        "server with offline: true and its original scanned_at).",
+        "server with offline: true and its original scanned_at). A supervisor's override has "
+        "override: true, override_reason (vip, staff_decision, ticket_problem, other), "
+        "override_note and overridden_reason (the denial it lifted).",
         _checkin(accepted=True),
     ),
     EventType(

@@ -55,7 +55,8 @@ def test_scan_reads_stdin_and_prints_json(door: Door, make_gate: Callable[..., G
     assert done.returncode == 0, done.stderr.decode()
     *verdicts, summary = _lines(done.stdout.decode())
     assert [v["type"] for v in verdicts] == ["verdict"] * 3
-    assert [v["reason"] for v in verdicts] == ["ok", "unknown_code", "duplicate_scan"]
+    assert [v["reason"] for v in verdicts] == ["ok", "unknown_code", "ok"]
+    assert [v["repeat"] for v in verdicts] == [False, False, True]
     assert verdicts[0]["attendee"]["first_name"] == "Ana" and verdicts[0]["offline"] is False
     assert set(verdicts[0]) == {
         "type",
@@ -67,13 +68,14 @@ def test_scan_reads_stdin_and_prints_json(door: Door, make_gate: Callable[..., G
         "attendee",
         "offline",
         "scanned_at",
+        "repeat",
     }
     assert verdicts[2]["id"] is None
     assert summary == {
         "type": "summary",
         "scanned": 3,
         "accepted": 1,
-        "denied": 2,
+        "denied": 1,
         "pending_upload": 0,
     }
     assert sorted(s["id"] for s in door.server_scans()) == sorted(

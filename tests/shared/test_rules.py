@@ -204,12 +204,11 @@ def test_duplicate_is_not_recorded_and_only_at_the_same_device() -> None:
     assert decide(scan(history=stale)).reason is Reason.OK
 
 
-def test_denied_readings_feed_the_debounce() -> None:
+def test_denied_readings_feed_the_double_read_window() -> None:
     denied = decide(scan(zone=ZoneOccupancy(1, 1)))
     history = History().apply(denied.as_reading("cp_a", NOW, "dev_a"))
-    assert decide(scan(history=history, now=NOW + timedelta(seconds=1))).reason is (
-        Reason.DUPLICATE_SCAN
-    )
+    again = decide(scan(history=history, now=NOW + timedelta(seconds=1)))
+    assert again.reason is Reason.ZONE_FULL and again.repeat and not again.record
     assert history.presence("zone_main").entries == 0
 
 

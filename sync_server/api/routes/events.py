@@ -15,7 +15,9 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 def event_public(event: Event) -> EventPublic:
-    return EventPublic.model_validate(event, from_attributes=True)
+    """An event as the API shows it: whether an override PIN is set, never its hash."""
+    public = EventPublic.model_validate(event, from_attributes=True)
+    return public.model_copy(update={"override_pin_set": event.override_pin_hash is not None})
 
 
 @router.post("", status_code=201, operation_id="create_event")

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
+from shared.denials import DenialDetailJSON
 from sync_server.api.deps import EventDep, Principal, SessionDep, require
 from sync_server.api.idempotency import claim_inline, keep_inline
 from sync_server.api.pagination import Page, paginate
@@ -32,6 +33,8 @@ class VerdictPublic(BaseModel):
     warnings: list[str]
     inside_since: datetime | None = None
     via_checkpoint_id: str | None = None
+    repeat: bool = False  # the verdict on record again (a double read): not a new reading
+    detail: DenialDetailJSON | None = None  # a denial's: what staff need to act (SPEC 11)
 
 
 class ScanAttendee(BaseModel):
@@ -71,6 +74,8 @@ def scan_result(outcome: ScanOutcome) -> ScanResult:
             warnings=list(verdict.warnings),
             inside_since=verdict.inside_since,
             via_checkpoint_id=verdict.via_checkpoint_id,
+            repeat=verdict.repeat,
+            detail=DenialDetailJSON.of(verdict.detail) if verdict.detail is not None else None,
         ),
         attendee=person,
         event_id=outcome.checkpoint.event_id,
