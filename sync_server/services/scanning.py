@@ -73,14 +73,8 @@ SCANS: Table = Scan.__table__  # type: ignore[assignment]
 
 # Statements built once: constructing SQLAlchemy expressions per scan cost more than running them.
 _CHECKPOINT = select(CHECKPOINTS).where(CHECKPOINTS.c.id == bindparam("id"))
-_EVENT = select(
-    EVENTS.c.id,
-    EVENTS.c.organization_id,
-    EVENTS.c.key_digest,
-    EVENTS.c.ticket_public_key,
-    EVENTS.c.name,
-    EVENTS.c.gate_email,
-).where(EVENTS.c.id == bindparam("id"))
+_EVENT_COLUMNS = ("id", "organization_id", "key_digest", "ticket_public_key", "name", "gate_email")
+_EVENT = select(*(EVENTS.c[name] for name in _EVENT_COLUMNS)).where(EVENTS.c.id == bindparam("id"))
 _SCAN = select(SCANS).where(SCANS.c.id == bindparam("id"))
 _ZONE_LOCKED = (
     select(ZONES.c.capacity, ZONES.c.occupancy, ZONES.c.name)
