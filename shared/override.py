@@ -112,11 +112,10 @@ def wrong_pin_delay(failures: int) -> timedelta:
 
 def override_reason(value: object) -> OverrideReason:
     """The reason of the closed list, or `OverrideInvalid`."""
-    try:
+    if isinstance(value, str) and value in {r.value for r in OverrideReason}:
         return OverrideReason(value)
-    except ValueError:
-        choices = ", ".join(r.value for r in OverrideReason)
-        raise OverrideInvalid("reason", f"the reason is one of {choices}") from None
+    choices = ", ".join(r.value for r in OverrideReason)
+    raise OverrideInvalid("reason", f"the reason is one of {choices}")
 
 
 def clean_note(note: object) -> str:
