@@ -47,24 +47,20 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(
-    url: str, *, pool_size: int = 10, checkpoints: bool = True, lock_wait_ms: int | None = None
-) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, checkpoints: bool = True) -> Engine:
     """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys, and copy the
     WAL back into the database themselves (SQLite's auto-checkpoint) unless `checkpoints` is
-    False: then a `Checkpointer` must run beside them. `lock_wait_ms`: how long a lock held by
-    someone else is waited for (the busy timeout by default)."""
-    wait_ms = BUSY_TIMEOUT_MS if lock_wait_ms is None else lock_wait_ms
+    False: then a `Checkpointer` must run beside them."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": wait_ms / 1000},
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
             pool_size=pool_size,
         )
-        _tune_sqlite(engine, WAL_AUTOCHECKPOINT if checkpoints else 0, wait_ms)
+        _tune_sqlite(engine, WAL_AUTOCHECKPOINT if checkpoints else 0)
         return engine
     # A lock held by someone else is waited for as long as SQLite's busy timeout, then 503.
-    lock_wait = {"options": f"-c lock_timeout={wait_ms}"}
+    lock_wait = {"options": f"-c lock_timeout={BUSY_TIMEOUT_MS}"}
     return create_engine(
         url,
         pool_size=pool_size,
@@ -77,7 +73,7 @@ def make_engine(
 WAL_AUTOCHECKPOINT = 10_000  # pages
 
 
-def _tune_sqlite(engine: Engine, autocheckpoint: int, wait_ms: int) -> None:
+def _tune_sqlite(engine: Engine, autocheckpoint: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -86,7 +82,7 @@ def _tune_sqlite(engine: Engine, autocheckpoint: int, wait_ms: int) -> None:
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            f"busy_timeout={wait_ms}",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
             "temp_store=MEMORY",
             "cache_size=-65536",
             f"wal_autocheckpoint={autocheckpoint}",

@@ -41,22 +41,11 @@ class SharedWindows(Protocol):
         """Add `count` requests to `subject`'s `window` (unix minutes); the window's total."""
 
 
-LOCK_WAIT_MS = 50  # a busy database is not waited for: the process counts alone meanwhile
-
-
 class DatabaseWindows:
-    """Windows in the `rate_limit_windows` table: one upsert that answers the total, on its own
-    small engine that waits at most `LOCK_WAIT_MS` for a lock. A request never waits for the
-    database's writers to be counted (a read answers while a write lock is held, SPEC section
-    10): when the upsert cannot have the lock, the store counts as failed for a few seconds."""
+    """Windows in the `rate_limit_windows` table: one upsert that answers the total."""
 
     def __init__(self, engine: Engine) -> None:
-        from sync_server.db import make_engine
-
-        url = engine.url.render_as_string(hide_password=False)
-        small = make_engine(url, pool_size=2, checkpoints=False, lock_wait_ms=LOCK_WAIT_MS)
-        # a plain BEGIN: the upsert alone waits for SQLite's write lock, LOCK_WAIT_MS at most
-        self.engine = small.execution_options(sqlite_immediate=False)
+        self.engine = engine
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         new = insert(WINDOWS)
         self._add = new.on_conflict_do_update(
