@@ -180,7 +180,7 @@ def open_source(spec: str | int | Path) -> FrameSource:
         raise SourceError(f"not a camera index, video file or image folder: {spec!r}")
     if isinstance(spec, int):
         return CameraSource(spec)
-    if isinstance(spec, str) and spec.strip().isdigit():
+    if isinstance(spec, str) and spec.strip().isascii() and spec.strip().isdigit():
         return CameraSource(int(spec.strip()))
     path = Path(spec).expanduser()
     if not path.exists():

@@ -130,7 +130,7 @@ class PinStore:
         self.path = Path(folder) / KEYSLOT
         self.pin = pin.strip()
         self.on_wipe = on_wipe
-        if not self.pin.isdigit() or not 4 <= len(self.pin) <= 12:
+        if not (self.pin.isascii() and self.pin.isdigit()) or not 4 <= len(self.pin) <= 12:
             raise GateError(Problem.PIN_INVALID, "a door PIN is 4 to 12 digits")
 
     def _derive(self, salt: bytes) -> AESGCM:

@@ -187,7 +187,7 @@ def _atomic_failure(message: str, details: list[dict[str, Any]]) -> dict[str, An
         row = where.removeprefix("row ")
         errors.append(
             {
-                "row": int(row) if row.isdigit() else 0,
+                "row": int(row) if row.isascii() and row.isdigit() else 0,
                 "field": name,
                 "message": detail.get("message", ""),
             }

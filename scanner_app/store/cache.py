@@ -155,7 +155,7 @@ def apply_page(store: Store, event_id: str, page: PullPage, *, gen: int) -> int:
             "UPDATE events SET cursor = ?, synced_at = ? WHERE id = ?",
             (page.cursor, iso(datetime.now(UTC)), event_id),
         )
-        if not page.has_more and page.cursor.isdigit():
+        if not page.has_more and page.cursor.isascii() and page.cursor.isdigit():
             conn.execute(
                 "UPDATE readings SET reflected = 1 WHERE event_id = ? AND reflected = 0"
                 " AND acked_seq IS NOT NULL AND acked_seq <= ?",

@@ -48,7 +48,7 @@ class MustRefetch(ApiError):
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise MustRefetch("The cursor is not one this server gave out")
     return int(cursor)
 

@@ -193,11 +193,12 @@ def test_full_pull_in_pages_then_exactly_the_changes(
         410,
         "must_refetch",
     )
-    assert_error(
-        gate.client.get(f"/v1/sync/events/{eid}/pull", params={"cursor": "x'--"}),
-        410,
-        "must_refetch",
-    )
+    for hostile in ("x'--", "²", "١٢٣"):  # digits to str.isdigit, not to int() or to us
+        assert_error(
+            gate.client.get(f"/v1/sync/events/{eid}/pull", params={"cursor": hostile}),
+            410,
+            "must_refetch",
+        )
 
 
 def test_pull_is_gzipped(api: Api, org: Org, venue: dict[str, Any]) -> None:
