@@ -25,7 +25,15 @@ from sync_server.db import utcnow
 from sync_server.errors import ApiError, error_body
 from sync_server.services import idempotency as store
 
-__all__ = ["HEADER", "REPLAYED_HEADER", "Idempotency", "Keyed", "claim_inline", "keep_inline"]
+__all__ = [
+    "HEADER",
+    "REPLAYED_HEADER",
+    "Idempotency",
+    "Keyed",
+    "claim_inline",
+    "keep_inline",
+    "keyed_inline",
+]
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -205,6 +213,11 @@ def claim_inline(request: Request, org: str, session: Session) -> Response | Non
     if claim.content_type:
         headers["Content-Type"] = claim.content_type
     return Response(claim.body, status_code=claim.status, headers=headers)
+
+
+def keyed_inline(request: Request) -> bool:
+    """Whether this request's key is taken by its route (`claim_inline`)."""
+    return _STATE in request.scope.get("state", {})
 
 
 def keep_inline(request: Request, conn: Connection, body: bytes) -> None:

@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from sync_server.api.operation_docs import document_operations
+
 __all__ = ["ErrorEnvelope", "finish_document", "serve_docs"]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/devices/enroll", "/metrics"})
@@ -87,11 +89,13 @@ def _hoist_defs(node: Any, schemas: dict[str, Any]) -> Any:
 
 
 def finish_document(document: dict[str, Any]) -> dict[str, Any]:
-    """Add the security schemes, the error answers and the `Idempotency-Key` header."""
+    """Add the security schemes, the summaries and descriptions, the error answers and the
+    `Idempotency-Key` header."""
     schemas = _components(document)
     _hoist_defs(document.get("paths", {}), schemas)
     _hoist_defs(schemas, schemas)
     document["security"] = [{"bearer": []}, {"apiKeyHeader": []}]
+    document_operations(document.get("paths", {}))
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:

@@ -17,6 +17,7 @@ from sqlalchemy import Table, and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from sync_server.direct import Direct
 from sync_server.models import IdempotencyRecord
 
 __all__ = [
@@ -41,6 +42,7 @@ _FINISH = (
         status=bindparam("b_status"), content_type=bindparam("b_type"), body=bindparam("b_body")
     )
 )
+_KEEP = Direct(_FINISH)
 _FORGET = delete(RECORDS).where(_WHERE)
 _PURGE = delete(RECORDS).where(RECORDS.c.expires_at < bindparam("now"))
 PURGE_ONE_IN = 200  # a start in this many also deletes the expired records
@@ -91,14 +93,14 @@ def take(conn: Connection, org: str, key: str, request_hash: str, *, now: dateti
     statement = _take_statement(conn)
     if random.randrange(PURGE_ONE_IN) == 0:
         conn.execute(_PURGE, {"now": now})
-    if conn.execute(statement, values).first() is not None:
+    if statement.rows(conn, values):
         return Started()
     row = conn.execute(_FIND, {"org": org, "k": key}).first()
     if row is None:
         return None
     if row.expires_at <= now:  # a record of yesterday: the key is new again
         conn.execute(_FORGET, {"org": org, "k": key})
-        conn.execute(statement, values)
+        statement.run(conn, values)
         return Started()
     if row.request_hash != request_hash:
         return Reused()
@@ -120,8 +122,9 @@ def _record(org: str, key: str, request_hash: str, now: datetime) -> dict[str, A
     }
 
 
-def _take_statement(conn: Connection | Engine) -> Any:
-    """`INSERT … ON CONFLICT DO NOTHING` in the engine's dialect (built once per dialect)."""
+def _take_statement(conn: Connection) -> Direct:
+    """`INSERT … ON CONFLICT DO NOTHING` in the connection's dialect (built once per dialect,
+    run on the driver's cursor: it is in every keyed scan's transaction)."""
     name = conn.dialect.name
     statement = _TAKE.get(name)
     if statement is None:
@@ -131,11 +134,11 @@ def _take_statement(conn: Connection | Engine) -> Any:
             .on_conflict_do_nothing(index_elements=["organization_id", "key"])
             .returning(RECORDS.c.key)  # a row when the key was taken now (rowcount is not kept)
         )
-        _TAKE[name] = statement
-    return statement
+        _TAKE[name] = Direct(statement)
+    return _TAKE[name]
 
 
-_TAKE: dict[str, Any] = {}
+_TAKE: dict[str, Direct] = {}
 
 
 def finish(
@@ -150,8 +153,8 @@ def keep(
     conn: Connection, org: str, key: str, *, status: int, content_type: str | None, body: bytes
 ) -> None:
     """`finish` inside the caller's transaction (the one that took the key)."""
-    conn.execute(
-        _FINISH, {"org": org, "k": key, "b_status": status, "b_type": content_type, "b_body": body}
+    _KEEP.run(
+        conn, {"org": org, "k": key, "b_status": status, "b_type": content_type, "b_body": body}
     )
 
 
@@ -163,7 +166,7 @@ def keep_unless_taken(
     values = _record(org, key, request_hash, now)
     values.update(status=answer.status, content_type=answer.content_type, body=answer.body)
     with engine.begin() as conn:
-        conn.execute(_take_statement(conn), values)
+        _take_statement(conn).run(conn, values)
 
 
 def abandon(engine: Engine, org: str, key: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from sync_server.db import BUSY_TIMEOUT_MS
 from sync_server.models import RateLimitWindow
 
 __all__ = ["DatabaseWindows", "RateLimiter", "RedisWindows", "SharedWindows", "shared_windows"]
@@ -33,19 +35,24 @@ log = logging.getLogger("doorcheck.server")
 WINDOWS: Table = RateLimitWindow.__table__  # type: ignore[assignment]
 FLUSH_EVERY_S = 1.0
 RETRY_AFTER_S = 5.0  # a failed store is tried again after this long
+BUSY_RETRY_S = 0.25  # a busy one (SQLite's write lock taken) after this long
 PURGE_ONE_IN = 500  # of the database's additions; windows older than the last one go
 
 
 class SharedWindows(Protocol):
-    def add(self, subject: str, window: int, count: int) -> int:
-        """Add `count` requests to `subject`'s `window` (unix minutes); the window's total."""
+    def add(self, subject: str, window: int, count: int) -> int | None:
+        """Add `count` requests to `subject`'s `window` (unix minutes); the window's total, or
+        None when the store is busy (try again shortly)."""
 
 
 class DatabaseWindows:
-    """Windows in the `rate_limit_windows` table: one upsert that answers the total."""
+    """Windows in the `rate_limit_windows` table: one upsert that answers the total. On SQLite
+    it never waits for another writer (an import's chunk, a long scan): a read request must not
+    queue behind writers for its rate limit; it answers None and the count is added later."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         new = insert(WINDOWS)
         self._add = new.on_conflict_do_update(
@@ -54,12 +61,39 @@ class DatabaseWindows:
         ).returning(WINDOWS.c["count"])
         self._purge = delete(WINDOWS).where(WINDOWS.c.window < bindparam("before"))
 
-    def add(self, subject: str, window: int, count: int) -> int:
+    def add(self, subject: str, window: int, count: int) -> int | None:
+        purge = random.randrange(PURGE_ONE_IN) == 0
+        if self.sqlite:
+            return self._add_sqlite(subject, window, count, purge)
         with self.engine.begin() as conn:
-            if random.randrange(PURGE_ONE_IN) == 0:
+            if purge:
                 conn.execute(self._purge, {"before": window - 1})
             row = {"subject": subject, "window": window, "count": count}
             return int(conn.execute(self._add, row).scalar_one())
+
+    def _add_sqlite(self, subject: str, window: int, count: int, purge: bool) -> int | None:
+        """The upsert on the driver's connection, taking the write lock only if it is free
+        within `SQLITE_WAIT_MS`."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_WAIT_MS}")
+            try:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # another writer holds the lock: not now
+                    return None
+                try:
+                    if purge:
+                        raw.execute(_SQLITE_PURGE, (window - 1,))
+                    total = raw.execute(_SQLITE_ADD, (subject, window, count)).fetchone()[0]
+                    raw.execute("COMMIT")
+                except BaseException:
+                    raw.execute("ROLLBACK")
+                    raise
+                return int(total)
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 class RedisWindows:
@@ -80,6 +114,15 @@ class RedisWindows:
         return int(total)
 
 
+SQLITE_WAIT_MS = 5
+_SQLITE_ADD = (
+    'INSERT INTO rate_limit_windows (subject, "window", count) VALUES (?, ?, ?) '
+    'ON CONFLICT (subject, "window") DO UPDATE SET count = count + excluded.count '
+    "RETURNING count"
+)
+_SQLITE_PURGE = 'DELETE FROM rate_limit_windows WHERE "window" < ?'
+
+
 def shared_windows(engine: Engine, redis_url: str | None) -> SharedWindows:
     return RedisWindows(redis_url) if redis_url else DatabaseWindows(engine)
 
@@ -90,10 +133,11 @@ class _Count:
     known: int = 0  # the shared total when last added to
     pending: int = 0  # counted here since
     added_at: float = 0.0
+    busy_until: float = 0.0  # the store was busy: not tried again before this
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [SQLAlchemyError, OSError]
+    errors: list[type[BaseException]] = [SQLAlchemyError, sqlite3.Error, OSError]
     try:
         import redis
     except ImportError:
@@ -137,6 +181,7 @@ class RateLimiter:
             if (
                 self.shared is not None
                 and now >= self._down_until
+                and now >= count.busy_until
                 and (count.pending >= self.step or now - count.added_at >= FLUSH_EVERY_S)
             ):
                 self._add(subject, count, now)
@@ -151,6 +196,9 @@ class RateLimiter:
         except self._errors as exc:  # counted here meanwhile, added on the next try
             self._down_until = now + RETRY_AFTER_S
             self._warn(exc, now)
+            return
+        if total is None:  # busy: counted here meanwhile, tried again in a moment
+            count.busy_until = now + BUSY_RETRY_S
             return
         count.known, count.pending, count.added_at = total, 0, now
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.conftest import Org, setup_event
+from sync_server.app import create_app
+from tests.server.conftest import Org, make_settings, setup_event
 
 GENERATOR = str(Path(sys.executable).parent / "openapi-python-client")
 # SPEC section 13: "a binary or CSV body may be typed as bytes": the generator's own option
@@ -107,3 +108,18 @@ def test_the_docs_work_offline(org: Org) -> None:
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "$defs" not in json.dumps(document)
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_every_operation_is_described_for_integrators(tmp_path: Path) -> None:
+    app = create_app(make_settings(f"sqlite:///{tmp_path}/d.db", tmp_path))
+    operations = [
+        op for ops in app.openapi()["paths"].values() for op in ops.values() if "responses" in op
+    ]
+    assert len(operations) > 50
+    for op in operations:
+        summary, description = op.get("summary", ""), op.get("description", "")
+        default = op["operationId"].replace("_", " ").title()  # what FastAPI would make up
+        assert summary and summary != default and len(summary.split()) >= 2, op["operationId"]
+        assert len(description) > 20, op["operationId"]
+    scan = app.openapi()["paths"]["/v1/checkpoints/{checkpoint_id}/scans"]["post"]
+    assert "Needs" in scan["description"] and "Idempotency" not in scan["summary"]

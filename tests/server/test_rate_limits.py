@@ -5,6 +5,7 @@ by itself while the shared store is down."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ import redis
 from sqlalchemy import func, select
 
 from sync_server.models import ApiKey
-from sync_server.services.rate_limits import WINDOWS, RateLimiter
+from sync_server.services.rate_limits import WINDOWS, DatabaseWindows, RateLimiter
 from tests.server.conftest import Api, assert_error, live_api
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -104,6 +105,22 @@ def test_a_process_adds_its_count_every_hundredth_of_the_limit() -> None:
     now[0] += 1.5  # a quiet second later, one request adds what was counted
     limiter.hit("k")
     assert store.totals["k", 100] == 97
+
+
+def test_a_busy_sqlite_store_never_makes_a_request_wait(tmp_path: Path) -> None:
+    with live_api(f"sqlite:///{tmp_path}/busy.db", tmp_path, rate_limit_per_minute=3) as api:
+        windows = DatabaseWindows(api.app.state.engine)
+        assert windows.add("k", 100, 1) == 1
+        holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        try:
+            start = time.monotonic()
+            assert windows.add("k", 100, 1) is None
+            assert time.monotonic() - start < 0.5
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert windows.add("k", 100, 2) == 3
 
 
 def test_a_store_that_fails_leaves_each_process_counting() -> None:

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from shared.denials import DenialDetailJSON
 from sync_server.api.deps import EventDep, Principal, SessionDep, require
-from sync_server.api.idempotency import claim_inline, keep_inline
+from sync_server.api.idempotency import claim_inline, keep_inline, keyed_inline
 from sync_server.api.pagination import Page, paginate
 from sync_server.metrics import count_scan
 from sync_server.models import Scan
@@ -160,7 +160,8 @@ async def scan(checkpoint_id: str, request: Request, response: Response) -> Resp
             organization_id=principal.organization_id,
             checkpoint_id=checkpoint_id,
             request=data,
-            before_commit=keep,
+            # the answer is rendered inside the transaction only when it is kept there
+            before_commit=keep if keyed_inline(request) else None,
         )
         verdict = outcome.verdict
         count_scan("online", verdict.status.value, verdict.reason.value)
