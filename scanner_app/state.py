@@ -159,6 +159,7 @@ class EventChoice:
     name: str
     checkpoints: tuple[CheckpointChoice, ...] = ()
     ticket_types: tuple[tuple[str, str], ...] = ()  # (slug, name)
+    timezone: str = "UTC"  # the event's IANA zone: times at the door are shown in it
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import flet as ft
 
@@ -240,6 +241,13 @@ class DoorApp(LiveParts):
             return ActivityScreen(t, colours, ActivityActions(a.sync_now))
         return AdminScreen(t, colours, AdminActions(a.load_conflicts, a.resolve_conflict))
 
+    def event_tz(self) -> Any:
+        """The event's time zone (times at the door are the event's, not this machine's)."""
+        event = self._event()
+        with contextlib.suppress(ValueError, KeyError):  # an unknown zone: the machine's
+            return ZoneInfo(event.timezone) if event is not None else None
+        return None
+
     def _event(self) -> EventChoice | None:
         if self.config is None:
             return None
@@ -294,7 +302,9 @@ class DoorApp(LiveParts):
 
     # -- verdicts --------------------------------------------------------------------------
     async def show_verdict(self, verdict: GateVerdict) -> None:
-        look = vm.verdict_look(verdict, self.t, hold_seconds=self.options.verdict_seconds)
+        look = vm.verdict_look(
+            verdict, self.t, hold_seconds=self.options.verdict_seconds, tz=self.event_tz()
+        )
         self.frame.show_overlay(verdict_view(look, self.colours, self.t, self.dismiss_verdict))
         self.session.verdict_serial += 1
         self.page.update()
