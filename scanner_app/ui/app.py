@@ -305,7 +305,9 @@ class DoorApp(LiveParts):
         look = vm.verdict_look(
             verdict, self.t, hold_seconds=self.options.verdict_seconds, tz=self.event_tz()
         )
-        self.frame.show_overlay(verdict_view(look, self.colours, self.t, self.dismiss_verdict))
+        width = self.page.width or None
+        view = verdict_view(look, self.colours, self.t, self.dismiss_verdict, width)
+        self.frame.show_overlay(view)
         self.session.verdict_serial += 1
         self.page.update()
         if tracing():
