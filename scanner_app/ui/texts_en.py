@@ -17,7 +17,7 @@ EN: dict[str, str] = {
     "nav.change_gate": "Change gate",
     "nav.shortcuts": (
         "F2 scan · F3 search · F4 walk-in · F5 activity · F6 admin (or Alt+1…5) · "
-        "F7 in/out · F8 language · F9 sync now · Esc close"
+        "F7 in/out · F8 language · F9 sync now · F10 override · Esc close"
     ),
     "lang.en": "English",
     "lang.es": "Español",
@@ -32,6 +32,21 @@ EN: dict[str, str] = {
     "verdict.tap_to_close": "Tap to close",
     "verdict.unknown_person": "Unknown ticket",
     "verdict.not_a_ticket": "Not a ticket",
+    "override.button": "Override",
+    "override.title": "Supervisor override",
+    "override.why": "Denied: {reason}",
+    "override.none": "No denied guest to let in: an override follows a denial.",
+    "override.reason": "Why they may go in",
+    "override.reason.vip": "VIP or guest of the organizer",
+    "override.reason.staff_decision": "Staff decision",
+    "override.reason.ticket_problem": "Problem with the ticket",
+    "override.reason.other": "Other (see the note)",
+    "override.note": "Note (required)",
+    "override.pin": "Override PIN",
+    "override.confirm": "Let in",
+    "override.cancel": "Cancel",
+    "override.checking": "Checking…",
+    "override.wait": "Wrong PIN. Next try in {seconds} s.",
     "verdict.forged": "Forged or damaged ticket",
     "verdict.repeat": "Scanned again: the same verdict",
     "verdict.override": "Let in by a supervisor",

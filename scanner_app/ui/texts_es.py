@@ -16,7 +16,7 @@ ES: dict[str, str] = {
     "nav.change_gate": "Cambiar puerta",
     "nav.shortcuts": (
         "F2 escanear · F3 buscar · F4 en puerta · F5 actividad · F6 admin (o Alt+1…5) · "
-        "F7 entrada/salida · F8 idioma · F9 sincronizar · Esc cerrar"
+        "F7 entrada/salida · F8 idioma · F9 sincronizar · F10 autorizar · Esc cerrar"
     ),
     "lang.en": "English",
     "lang.es": "Español",
@@ -30,6 +30,21 @@ ES: dict[str, str] = {
     "verdict.tap_to_close": "Toque para cerrar",
     "verdict.unknown_person": "Entrada desconocida",
     "verdict.not_a_ticket": "No es una entrada",
+    "override.button": "Autorizar",
+    "override.title": "Autorización del supervisor",
+    "override.why": "Denegado: {reason}",
+    "override.none": "Nadie denegado a quien dejar pasar: la autorización sigue a una denegación.",
+    "override.reason": "Por qué puede pasar",
+    "override.reason.vip": "VIP o invitado de la organización",
+    "override.reason.staff_decision": "Decisión del personal",
+    "override.reason.ticket_problem": "Problema con la entrada",
+    "override.reason.other": "Otro (ver la nota)",
+    "override.note": "Nota (obligatoria)",
+    "override.pin": "PIN de autorización",
+    "override.confirm": "Dejar pasar",
+    "override.cancel": "Cancelar",
+    "override.checking": "Comprobando…",
+    "override.wait": "PIN incorrecto. Siguiente intento en {seconds} s.",
     "verdict.forged": "Entrada falsa o dañada",
     "verdict.repeat": "Leída de nuevo: el mismo veredicto",
     "verdict.override": "Dejado pasar por un supervisor",
