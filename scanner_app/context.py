@@ -105,6 +105,7 @@ def event_choices(store: Store) -> list[EventChoice]:
                 event["name"],
                 tuple(choices),
                 tuple((t["slug"], t["name"]) for t in types),
+                str(json.loads(event["data"] or "{}").get("timezone") or "UTC"),
             )
         )
     return out

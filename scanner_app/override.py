@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from scanner_app.context import GateContext
 from scanner_app.errors import OverrideRefused, Problem
 from scanner_app.pipeline import ScanPipeline, Supervised
-from scanner_app.state import GateConfig, GateVerdict
+from scanner_app.state import GateConfig, GateVerdict, OverrideRequest
 from scanner_app.store import Store, iso, parse_iso
 from shared.override import (
     OverrideInvalid,
@@ -30,19 +30,6 @@ from shared.override import (
 __all__ = ["OverrideRequest", "PinTries", "admit", "pin_tries"]
 
 _TRIES = "override_pin_tries"  # meta: {"failures": n, "wait_until": RFC 3339 | null}
-
-
-@dataclass(frozen=True, slots=True)
-class OverrideRequest:
-    """`target`: the scanned code or an attendee id (from a search); `reason`: a
-    `shared.kinds.OverrideReason` value; `operator`: the supervisor (the gate's operator when
-    empty)."""
-
-    target: str
-    pin: str
-    reason: str
-    note: str
-    operator: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ __all__ = [
     "GateStats",
     "GateVerdict",
     "OutboxItem",
+    "OverrideRequest",
     "SyncStatus",
 ]
 
@@ -159,6 +160,7 @@ class EventChoice:
     name: str
     checkpoints: tuple[CheckpointChoice, ...] = ()
     ticket_types: tuple[tuple[str, str], ...] = ()  # (slug, name)
+    timezone: str = "UTC"  # the event's IANA zone: times at the door are shown in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +179,16 @@ class CameraListener:
     verdict: Callable[[GateVerdict], None]
     pairing: Callable[[str], None]  # a pairing QR was shown while the device is not paired
     problem: Callable[[str], None]  # the camera stopped or failed
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRequest:
+    """`target`: the scanned code or an attendee id (from a search); `reason`: a
+    `shared.kinds.OverrideReason` value; `operator`: the supervisor (the gate's operator when
+    empty)."""
+
+    target: str
+    pin: str
+    reason: str
+    note: str
+    operator: str = ""

@@ -25,7 +25,7 @@ __all__ = [
 
 
 def event_rows(store: Store) -> list[sqlite3.Row]:
-    return store.query("SELECT id, name FROM events ORDER BY name")
+    return store.query("SELECT id, name, data FROM events ORDER BY name")
 
 
 def checkpoints_of(store: Store, event_id: str) -> list[sqlite3.Row]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import flet as ft
 
@@ -88,6 +89,7 @@ class DoorApp(LiveParts):
         self.revoked = False
         self.lock_mode = "enter"  # what the lock screen asks: enter | choose | set
         self.lock_note = ""
+        self.last_denial: GateVerdict | None = None  # what the Override button lets in
         self.sounds = Sounds(self.options.sounds)
         self.actions = GateActions(self)
         self._screens: dict[Screen, Any] = {}
@@ -223,7 +225,7 @@ class DoorApp(LiveParts):
             scan = ScanScreen(
                 t,
                 colours,
-                ScanActions(a.submit_code, a.set_direction, self._keep_focus),
+                ScanActions(a.submit_code, a.set_direction, self.keep_focus, a.open_override),
                 has_camera=camera is not None,
             )
             if camera is not None and camera.problem:
@@ -239,6 +241,13 @@ class DoorApp(LiveParts):
         if screen is Screen.ACTIVITY:
             return ActivityScreen(t, colours, ActivityActions(a.sync_now))
         return AdminScreen(t, colours, AdminActions(a.load_conflicts, a.resolve_conflict))
+
+    def event_tz(self) -> Any:
+        """The event's time zone (times at the door are the event's, not this machine's)."""
+        event = self._event()
+        with contextlib.suppress(ValueError, KeyError):  # an unknown zone: the machine's
+            return ZoneInfo(event.timezone) if event is not None else None
+        return None
 
     def _event(self) -> EventChoice | None:
         if self.config is None:
@@ -291,11 +300,19 @@ class DoorApp(LiveParts):
             await self.toggle_language()
         elif action is Action.SYNC_NOW and configured:
             await self.actions.sync_now()
+        elif action is Action.OVERRIDE and configured:
+            await self.actions.open_override()
 
     # -- verdicts --------------------------------------------------------------------------
     async def show_verdict(self, verdict: GateVerdict) -> None:
-        look = vm.verdict_look(verdict, self.t, hold_seconds=self.options.verdict_seconds)
-        self.frame.show_overlay(verdict_view(look, self.colours, self.t, self.dismiss_verdict))
+        if not verdict.accepted and verdict.attendee is not None:
+            self.last_denial = verdict
+        look = vm.verdict_look(
+            verdict, self.t, hold_seconds=self.options.verdict_seconds, tz=self.event_tz()
+        )
+        width = self.page.width or None
+        view = verdict_view(look, self.colours, self.t, self.dismiss_verdict, width)
+        self.frame.show_overlay(view)
         self.session.verdict_serial += 1
         self.page.update()
         if tracing():
@@ -321,10 +338,11 @@ class DoorApp(LiveParts):
             with contextlib.suppress(RuntimeError, TimeoutError):
                 await scan.focus()
 
-    async def _keep_focus(self) -> None:
-        """Handheld scanners type into whatever has focus: give it back to the code field."""
+    async def keep_focus(self) -> None:
+        """Handheld scanners type into whatever has focus: give it back to the code field (not
+        while the override dialog is open: the supervisor is typing there)."""
         await asyncio.sleep(REFOCUS_DELAY)
-        if self.screen is Screen.SCAN:
+        if self.screen is Screen.SCAN and not self.actions.dialog_open:
             await self._focus_code()
 
 

@@ -10,13 +10,16 @@ from typing import Any, TypeVar
 
 import flet as ft
 
-from scanner_app.errors import GateError, Problem, WalkinInvalid
+from scanner_app.errors import GateError, OverrideRefused, Problem, WalkinInvalid
+from scanner_app.state import OverrideRequest
 from scanner_app.trace import trace, tracing
 from scanner_app.ui import forms
 from scanner_app.ui.navigation import Screen
 from scanner_app.ui.shell import Shell
+from scanner_app.ui.viewmodel import reason_text as vm_reason
 from scanner_app.ui.views.admin import AdminScreen
 from scanner_app.ui.views.lock import LockScreen
+from scanner_app.ui.views.override import OverrideActions, OverrideDialog
 from scanner_app.ui.views.pairing import PairScreen
 from scanner_app.ui.views.scan import ScanScreen
 from scanner_app.ui.views.search import SearchScreen
@@ -35,6 +38,7 @@ class GateActions:
         self.gate = app.gate
         self.api_key: str | None = None  # the admin's, while the admin screen uses it
         self._search_serial = 0
+        self._override: OverrideDialog | None = None
 
     def _words(self, exc: GateError) -> str:
         return forms.problem_text(exc.code.value, str(exc), self.app.t)
@@ -73,6 +77,51 @@ class GateActions:
         if scan is not None:
             scan.show_camera_problem(message)
             self.app.page.update()
+
+    # -- supervisor override ----------------------------------------------------------------
+    @property
+    def dialog_open(self) -> bool:
+        return self._override is not None
+
+    async def open_override(self) -> None:
+        """The override dialog for the last denied guest (SPEC section 11)."""
+        app = self.app
+        denied = app.last_denial
+        if denied is None or denied.attendee is None:
+            self._toast(app.t("override.none"))
+            return
+        why = app.t("override.why", reason=vm_reason(denied, app.t))
+        actions = OverrideActions(self.submit_override, self.close_override)
+        self._override = OverrideDialog(app.t, app.colours, actions, denied.attendee.name, why)
+        app.page.show_dialog(self._override.dialog)
+
+    async def submit_override(self, reason: str, note: str, pin: str) -> None:
+        app, dialog, denied = self.app, self._override, self.app.last_denial
+        if dialog is None or denied is None or denied.attendee is None:
+            return
+        request = OverrideRequest(denied.attendee.id, pin, reason, note)
+        try:
+            verdict = await asyncio.to_thread(self.gate.override, request)
+        except OverrideRefused as exc:
+            words = self._words(exc)
+            if exc.code is Problem.OVERRIDE_PIN_WRONG and exc.retry_after:
+                words = app.t("override.wait", seconds=int(exc.retry_after + 0.999))
+            dialog.show_error(words, exc.field)
+            app.page.update()
+            return
+        except GateError as exc:
+            dialog.show_error(self._words(exc))
+            app.page.update()
+            return
+        await self.close_override()
+        app.last_denial = None
+        await app.show_verdict(verdict)
+
+    async def close_override(self) -> None:
+        if self._override is not None:
+            self._override = None
+            self.app.page.pop_dialog()
+            await self.app.keep_focus()
 
     # -- the door PIN ------------------------------------------------------------------------
     async def lock_submit(self, mode: str, pin: str, confirm: str) -> None:

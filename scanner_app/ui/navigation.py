@@ -53,6 +53,7 @@ class Action(StrEnum):
     TOGGLE_DIRECTION = "toggle_direction"
     TOGGLE_LANGUAGE = "toggle_language"
     SYNC_NOW = "sync_now"
+    OVERRIDE = "override"  # the supervisor override of the last denial
     DISMISS = "dismiss"
 
 
@@ -74,6 +75,7 @@ _FUNCTION_KEYS: Mapping[str, Action] = {
     "F7": Action.TOGGLE_DIRECTION,
     "F8": Action.TOGGLE_LANGUAGE,
     "F9": Action.SYNC_NOW,
+    "F10": Action.OVERRIDE,
     "Escape": Action.DISMISS,
 }
 _ALT_DIGITS: Mapping[str, Action] = {

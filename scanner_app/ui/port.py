@@ -17,6 +17,7 @@ from scanner_app.state import (
     GateStats,
     GateVerdict,
     OutboxItem,
+    OverrideRequest,
     SyncStatus,
 )
 
@@ -54,6 +55,8 @@ class GateLike(Protocol):
     def config(self) -> GateConfig | None: ...
 
     def pair(self, server_url: str, code: str, name: str = "Scanner") -> None: ...
+
+    def override(self, request: OverrideRequest) -> GateVerdict: ...
 
     def pair_uri(self, uri: str, name: str = "Scanner") -> None: ...
 

@@ -14,6 +14,7 @@ from scanner_app.state import EventChoice, GateConfig, GateVerdict, SyncStatus
 from scanner_app.ui.i18n import Texts
 from scanner_app.ui.navigation import Screen
 from scanner_app.ui.port import CameraLike, GateLike
+from scanner_app.ui.theme import Palette
 from scanner_app.ui.viewmodel import ADMIT_SECONDS
 
 __all__ = ["AppOptions", "Shell"]
@@ -42,6 +43,8 @@ class Shell(Protocol):
     revoked: bool
     lock_mode: str  # what the lock screen asks: enter | choose | set
     lock_note: str  # a text key
+    last_denial: GateVerdict | None  # what the Override button lets in
+    colours: Palette
 
     async def opened(self) -> None: ...
 
@@ -52,6 +55,8 @@ class Shell(Protocol):
     async def show(self, screen: Screen) -> None: ...
 
     async def show_verdict(self, verdict: GateVerdict) -> None: ...
+
+    async def keep_focus(self) -> None: ...
 
     def show_gate(self) -> None: ...
 

@@ -1,5 +1,6 @@
-"""Accept and deny sounds (`assets/sounds/*.wav`) through flet-audio when it is installed;
-silent otherwise, so the app never fails for want of a speaker."""
+"""Three sounds (`assets/sounds/*.wav`): admit, deny, and attention (three short high beeps: a
+warning or a code read twice with no verdict on record), through flet-audio when it is
+installed; silent otherwise, so the app never fails for want of a speaker."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ __all__ = ["Sounds"]
 
 log = logging.getLogger(__name__)
 
-SOUND_FILES = {Tone.ADMIT: "/sounds/accept.wav", Tone.DENY: "/sounds/deny.wav"}
+SOUND_FILES = {
+    Tone.ADMIT: "/sounds/accept.wav",
+    Tone.DENY: "/sounds/deny.wav",
+    Tone.WARN: "/sounds/attention.wav",
+}
 
 
 class Sounds:
@@ -35,8 +40,7 @@ class Sounds:
         return bool(self._players)
 
     async def play(self, tone: Tone) -> None:
-        # A warning is a denial for the ear: someone has to look at the screen.
-        player = self._players.get(Tone.ADMIT if tone is Tone.ADMIT else Tone.DENY)
+        player = self._players.get(tone)
         if player is None:
             return
         try:

@@ -17,6 +17,20 @@ __all__ = ["TONE_ICONS", "Palette", "apply_theme", "palette"]
 TOUCH = 56  # minimum height of anything tapped at the door
 FIELD_TEXT = 20
 BIG_WORD = 96
+_GLYPH = 0.72  # the widest caps of Roboto Black, as a share of the font size
+_MIN_WORD = 28
+
+
+def word_size(word: str, width: float | None) -> int:
+    """The verdict word's size so that the icon and the word fit one line of `width` pixels:
+    scaled down on a phone, never broken mid-word ("DENEGADO" at 320 px)."""
+    if not width:
+        return BIG_WORD
+    room = width - 48 - 16  # the overlay's padding, the gap beside the icon
+    fitted = room / (_GLYPH * max(1, len(word)) + 1.0)  # the icon is as wide as the font size
+    return int(max(_MIN_WORD, min(BIG_WORD, fitted)))
+
+
 NAME_TEXT = 40
 REASON_TEXT = 28
 
@@ -38,13 +52,33 @@ class Palette:
     admit: str
     deny: str
     warn: str
-    on_verdict: str  # text drawn on a verdict colour
+    on_verdict: str  # text drawn on the deny colour
+    on_admit: str = "#000000"  # text drawn on the admit colour (light: dark text)
 
     def tone(self, tone: Tone) -> str:
         return {Tone.ADMIT: self.admit, Tone.DENY: self.deny, Tone.WARN: self.warn}[tone]
 
     def on_tone(self, tone: Tone) -> str:
-        return "#000000" if tone is Tone.WARN else self.on_verdict
+        if tone is Tone.WARN:
+            return "#000000"
+        return self.on_admit if tone is Tone.ADMIT else self.on_verdict
+
+
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of "#RRGGBB"."""
+
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours (1 to 21)."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
 
 
 _DARK = Palette(
@@ -54,8 +88,8 @@ _DARK = Palette(
     text="#ECEFF1",
     muted="#9AA4AE",
     accent="#4FC3F7",
-    admit="#1B873F",
-    deny="#C62828",
+    admit="#7FE0A0",
+    deny="#A31515",
     warn="#FFB300",
     on_verdict="#FFFFFF",
 )
@@ -66,10 +100,10 @@ _HIGH_CONTRAST = Palette(
     text="#FFFFFF",
     muted="#FFFFFF",
     accent="#FFFF00",
-    admit="#00C853",
-    deny="#FF1744",
+    admit="#A6F0BE",
+    deny="#8E1212",
     warn="#FFD600",
-    on_verdict="#000000",
+    on_verdict="#FFFFFF",
 )
 
 

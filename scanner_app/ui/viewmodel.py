@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from scanner_app.state import GateStats, GateVerdict, SyncStatus
+from scanner_app.ui.denial_words import detail_lines, headline_key
 from scanner_app.ui.forms import problem_text
 from scanner_app.ui.i18n import Texts
 
@@ -81,7 +82,7 @@ class VerdictLook:
     tone: Tone
     word: str
     reason: str  # the reason (and warnings) in plain words
-    name: str
+    name: str  # the attendee's, or what the code was ("Not a ticket", "Unknown ticket")
     ticket: str  # ticket type name
     vip: bool
     offline: bool
@@ -111,7 +112,8 @@ def _warning_text(warning: str, t: Texts) -> str:
 def verdict_look(
     verdict: GateVerdict, t: Texts, *, hold_seconds: float = ADMIT_SECONDS, tz: Any = None
 ) -> VerdictLook:
-    """Green ✔ ADMIT, red ✖ DENIED, or amber ! CHECK (a warning, or a code read twice)."""
+    """Green ✔ ADMIT, red ✖ DENIED, or amber ! CHECK (a warning, or a code read twice with no
+    verdict on record); a repeat looks like the verdict it repeats, marked as a repeat."""
     if verdict.accepted and not verdict.warnings:
         tone = Tone.ADMIT
         word = t("verdict.exit") if verdict.direction == "out" else t("verdict.admit")
@@ -121,12 +123,13 @@ def verdict_look(
         tone, word = Tone.DENY, t("verdict.deny")
     lines = [reason_text(verdict, t, tz)]
     lines += [_warning_text(w, t) for w in verdict.warnings]
+    lines += detail_lines(verdict, t, tz)
     att = verdict.attendee
     return VerdictLook(
         tone=tone,
         word=word,
         reason=" · ".join(lines),
-        name=att.name if att else "",
+        name=att.name if att else t(headline_key(verdict)),
         ticket=(att.ticket_type_name or att.ticket_type or "") if att else "",
         vip=bool(att and att.is_vip),
         offline=verdict.offline,

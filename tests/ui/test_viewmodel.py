@@ -122,7 +122,7 @@ def test_an_unknown_code_has_no_name_and_offline_manual_marks_are_kept() -> None
     look = vm.verdict_look(
         verdict("denied", "unknown_code", attendee=None, offline=True, manual=True), EN
     )
-    assert (look.name, look.ticket, look.vip) == ("", "", False)
+    assert (look.name, look.ticket, look.vip) == ("Unknown ticket", "", False)
     assert look.offline and look.manual
     assert look.reason == "Ticket not found"
 

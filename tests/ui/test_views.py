@@ -234,7 +234,7 @@ def test_status_bar_in_spanish() -> None:
 
 
 def _scan(rec: Recorder, **kw: Any) -> ScanScreen:
-    actions = ScanActions(rec.submit, rec.set_direction, rec.keep_focus)
+    actions = ScanActions(rec.submit, rec.set_direction, rec.keep_focus, rec.override)
     return ScanScreen(EN, DARK, actions, has_camera=kw.get("camera", False))
 
 
@@ -557,3 +557,34 @@ def test_frame_navigation_bar_status_bar_and_overlay() -> None:
     assert frame.overlay_shown
     frame.show_overlay(None)
     assert not frame.overlay_shown
+
+
+# --- supervisor override ----------------------------------------------------------------------
+
+
+def test_the_override_dialog_asks_reason_note_and_pin_and_forwards_them() -> None:
+    from scanner_app.ui.views.override import OverrideActions, OverrideDialog
+
+    rec = Recorder()
+    dialog = OverrideDialog(EN, DARK, OverrideActions(rec.submit, rec.cancel), "Ana Ruiz", "why")
+    assert [o.key for o in dialog.reason.options] == [
+        "vip", "staff_decision", "ticket_problem", "other",
+    ]  # fmt: skip
+    assert dialog.pin.password and dialog.note.max_length == 500
+    dialog.reason.value, dialog.note.value, dialog.pin.value = "vip", "sponsor", "2468"
+    run(dialog.submit)
+    assert rec.calls == [("submit", ("vip", "sponsor", "2468"))]
+    assert dialog.confirm.disabled  # until the gate answers
+    dialog.show_error("Wrong override PIN.", "pin")
+    assert dialog.note.value == "sponsor" and not dialog.confirm.disabled
+    texts = shown_texts(dialog.dialog)
+    assert "Wrong override PIN." in texts and "Ana Ruiz" in texts
+
+
+def test_the_override_dialog_in_spanish() -> None:
+    from scanner_app.ui.views.override import OverrideActions, OverrideDialog
+
+    rec = Recorder()
+    dialog = OverrideDialog(ES, DARK, OverrideActions(rec.submit, rec.cancel), "Ana", "why")
+    assert "Autorización del supervisor" in shown_texts(dialog.dialog)
+    assert dialog.reason.options[0].text == "VIP o invitado de la organización"

@@ -98,7 +98,7 @@ class ActivityScreen:
         return ft.ListTile(
             leading=ft.Icon(TONE_ICONS[look.tone], color=colour, size=32),
             title=ft.Text(
-                f"{look.word} · {look.name or verdict.code[:24]}",
+                f"{look.word} · {verdict.attendee.name if verdict.attendee else verdict.code[:24]}",
                 size=FIELD_TEXT,
                 color=colour,
                 weight=ft.FontWeight.BOLD,

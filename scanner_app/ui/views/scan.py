@@ -18,6 +18,7 @@ class ScanActions:
     submit: Callback  # (text) -> None: a code typed, or sent by a handheld scanner + Enter
     set_direction: Callback  # ("in" | "out") -> None
     keep_focus: Callback  # () -> None: the code field lost focus
+    override: Callback  # () -> None: the supervisor override of the last denial
 
 
 class ScanScreen:
@@ -107,6 +108,13 @@ class ScanScreen:
                         textfield=True,
                     ),
                     big_button(t("scan.check"), self.submit, icon=ft.Icons.QR_CODE_SCANNER),
+                    big_button(
+                        t("override.button"),
+                        self._override,
+                        icon=ft.Icons.VERIFIED_USER,
+                        primary=False,
+                        key="override-button",
+                    ),
                 ],
                 height=TOUCH + 16,
             ),
@@ -131,6 +139,9 @@ class ScanScreen:
         self.code.value = ""
         if text:
             await call(self.actions.submit, text)
+
+    async def _override(self) -> None:
+        await call(self.actions.override)
 
     async def _direction_changed(self) -> None:
         if self.direction.selected:

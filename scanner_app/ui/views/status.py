@@ -29,7 +29,7 @@ def status_bar(look: StatusLook, colours: Palette, t: Texts) -> ft.Semantics:
     """One row; the offline badge is its own semantics node (`offline-badge`)."""
     if look.online:
         connection: ft.Control = _badge(
-            look.connection, ft.Icons.CLOUD_DONE, "#FFFFFF", colours.admit, "online-badge"
+            look.connection, ft.Icons.CLOUD_DONE, colours.on_admit, colours.admit, "online-badge"
         )
     else:
         connection = ft.Semantics(

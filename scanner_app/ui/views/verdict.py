@@ -9,11 +9,11 @@ import flet as ft
 
 from scanner_app.ui.i18n import Texts
 from scanner_app.ui.theme import (
-    BIG_WORD,
     NAME_TEXT,
     REASON_TEXT,
     TONE_ICONS,
     Palette,
+    word_size,
 )
 from scanner_app.ui.viewmodel import VerdictLook, verdict_label
 
@@ -30,10 +30,15 @@ def _chip(text: str, fg: str, bg: str) -> ft.Container:
 
 
 def verdict_view(
-    look: VerdictLook, colours: Palette, t: Texts, on_dismiss: Callable[..., Any] | None = None
+    look: VerdictLook,
+    colours: Palette,
+    t: Texts,
+    on_dismiss: Callable[..., Any] | None = None,
+    width: float | None = None,
 ) -> ft.Semantics:
     """The overlay for one verdict; tapping it closes it early."""
     fg = colours.on_tone(look.tone)
+    size = word_size(look.word, width)
     bg = colours.tone(look.tone)
     badges: list[ft.Control] = []
     if look.ticket and not (look.vip and look.ticket.strip().upper() == t("verdict.vip")):
@@ -48,10 +53,12 @@ def verdict_view(
         controls=[
             ft.Row(
                 controls=[
-                    ft.Icon(TONE_ICONS[look.tone], color=fg, size=BIG_WORD),
+                    ft.Icon(TONE_ICONS[look.tone], color=fg, size=size),
                     ft.Text(
                         look.word,
-                        size=BIG_WORD,
+                        size=size,
+                        max_lines=1,
+                        no_wrap=True,
                         weight=ft.FontWeight.W_900,
                         color=fg,
                         key="verdict-word",
