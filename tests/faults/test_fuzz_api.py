@@ -13,12 +13,17 @@ from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # imported at collection: see below
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from sync_server.api.deps import RateLimiter
 from tests.server.conftest import Api, live_api
 
+# `from_url` imports the OpenAPI loader lazily, and pytest rewrites it (schemathesis is a plugin)
+# with `ast` while the live server's threads run; CPython 3.11's `ast` (3.11.7 here) keeps its
+# recursion depth per process, not per thread (gh-106905), and that import failed once in CI
+# with "AST constructor recursion depth mismatch". Imported here, it is rewritten at collection.
 EXAMPLES = int(os.environ.get("DOORCHECK_FUZZ_EXAMPLES", "12"))
 
 
