@@ -16,12 +16,16 @@ from scanner_app.client import SyncError
 from scanner_app.errors import Problem
 from scanner_app.store import Store, iso, parse_iso
 
-__all__ = ["BACKOFF_MAX_S", "BACKOFF_MIN_S", "Health", "SyncState"]
+__all__ = ["BACKOFF_MAX_S", "BACKOFF_MIN_S", "PROBE_MAX_S", "Health", "SyncState"]
 
 log = logging.getLogger("doorcheck.scanner.sync")
 
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
+# A server that cannot be reached costs nothing to try again: the gate tries at most this long
+# apart (with jitter, under 2 s), so it is back online within 2 s of the server answering
+# again (SPEC section 11). A server that answers with an error is backed off up to BACKOFF_MAX_S.
+PROBE_MAX_S = 1.3
 
 
 @dataclass
@@ -75,7 +79,8 @@ class Health:
         state.last_error, state.problem = str(error), error.code
         log.info("sync: %s", error)
         self.on_change()
-        base = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** min(state.failures - 1, 10))
+        ceiling = PROBE_MAX_S if error.code is Problem.UNREACHABLE else BACKOFF_MAX_S
+        base = min(ceiling, BACKOFF_MIN_S * 2 ** min(state.failures - 1, 10))
         return base * random.uniform(0.5, 1.5)
 
     def revoked(self, error: SyncError) -> None:

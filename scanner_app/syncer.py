@@ -148,7 +148,10 @@ class Syncer:
                 if not refreshed:
                     self.puller.refresh_events(client)
                     refreshed = True
-                wait = self.long_poll_s if len(event_ids) == 1 else 0
+                # a long poll answers only when something changes: after an outage, a pull that
+                # answers at once says first that the server is back (online within 2 s)
+                online = self.health.state.online
+                wait = self.long_poll_s if len(event_ids) == 1 and online else 0
                 for event_id in event_ids:
                     self.puller.pull_once(client, event_id, wait=wait, stop=stop)
                 if len(event_ids) > 1:

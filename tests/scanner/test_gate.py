@@ -359,3 +359,26 @@ def test_a_long_poll_carrying_the_gates_own_upload_never_counts_it_twice(
     assert seen and set(seen) == {1}, sorted(set(seen))
     row = gate.store.one("SELECT reflected FROM readings")
     assert row is not None and row[0] == 1
+
+
+def test_back_online_soon_after_the_server_answers_again(
+    door: Door, make_gate: Callable[..., Gate]
+) -> None:
+    """A long outage must not leave the gate waiting out a long backoff once the server is back
+    (SPEC section 11: within 2 s). Before, eight failures meant waits of up to 45 s."""
+    from scanner_app.sync_state import BACKOFF_MAX_S, PROBE_MAX_S
+
+    gate = make_gate()
+    assert gate.sync_now()
+    gate.start()
+    port = int(door.url.rsplit(":", 1)[1])
+    door.api.live.stop()
+    assert wait_for(lambda: not gate.status().online, 30)
+    # long enough for an exponential backoff to have reached many seconds
+    assert wait_for(lambda: gate.syncer.health.state.failures >= 8, 60)
+    door.api.live = serve(door.api.app, port)
+    back = time.monotonic()
+    assert wait_for(lambda: gate.status().online, 30)
+    took = time.monotonic() - back
+    # the bound is generous for a loaded machine; the old backoff alone would be 15-45 s
+    assert took < PROBE_MAX_S * 1.5 + 3.0 < BACKOFF_MAX_S / 2, took
