@@ -32,6 +32,7 @@ EN: dict[str, str] = {
     "verdict.tap_to_close": "Tap to close",
     "verdict.unknown_person": "Unknown ticket",
     "verdict.not_a_ticket": "Not a ticket",
+    "scan.out_mode": "EXIT MODE: guests leaving",
     "override.button": "Override",
     "override.title": "Supervisor override",
     "override.why": "Denied: {reason}",

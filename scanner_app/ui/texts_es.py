@@ -30,6 +30,7 @@ ES: dict[str, str] = {
     "verdict.tap_to_close": "Toque para cerrar",
     "verdict.unknown_person": "Entrada desconocida",
     "verdict.not_a_ticket": "No es una entrada",
+    "scan.out_mode": "MODO SALIDA: salen asistentes",
     "override.button": "Autorizar",
     "override.title": "Autorización del supervisor",
     "override.why": "Denegado: {reason}",

@@ -14,6 +14,7 @@ from scanner_app.ui.viewmodel import Tone
 
 __all__ = ["TONE_ICONS", "Palette", "apply_theme", "palette"]
 
+OUT_MODE = "#5E35B1"  # the out-mode band: violet, none of the verdicts' colours (white words)
 TOUCH = 56  # minimum height of anything tapped at the door
 FIELD_TEXT = 20
 BIG_WORD = 96

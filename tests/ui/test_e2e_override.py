@@ -105,6 +105,15 @@ def test_an_override_with_the_right_pin_admits_and_is_recorded(
             assert "Let in by a supervisor" in _wait_verdict(page, "ADMIT", "Ana Ruiz")
             _shot(page, "verdict-override")
 
+            # out mode: a band over the scan screen, the frame in its colour
+            _dismiss_verdict(page)
+            page.keyboard.press("F7")
+            page.locator('[flt-semantics-identifier="out-mode"]').first.wait_for(
+                state="attached", timeout=WAIT_MS
+            )
+            _shot(page, "scan-out-mode")
+            page.keyboard.press("F7")
+
             # a phone in Spanish: the denial's word on one line, its detail, the dialog
             phone = browser.new_page(viewport={"width": 390, "height": 844})
             phone.goto(url)

@@ -588,3 +588,16 @@ def test_the_override_dialog_in_spanish() -> None:
     dialog = OverrideDialog(ES, DARK, OverrideActions(rec.submit, rec.cancel), "Ana", "why")
     assert "Autorización del supervisor" in shown_texts(dialog.dialog)
     assert dialog.reason.options[0].text == "VIP o invitado de la organización"
+
+
+def test_out_mode_is_unmistakable() -> None:
+    rec = Recorder()
+    scan = _scan(rec)
+    scan.show_gate("Gate A", "in", ("in", "out"))
+    assert not scan.out_band.visible
+    scan.show_gate("Gate A", "out", ("in", "out"))
+    assert scan.out_band.visible and "out-mode" in identifiers(scan.root)
+    assert scan.frame.border is not None
+    es = ScanScreen(ES, DARK, ScanActions(rec.submit, rec.d, rec.k, rec.o), has_camera=False)
+    es.show_gate("Puerta A", "out", ("in", "out"))
+    assert "MODO SALIDA: salen asistentes" in shown_texts(es.root)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import flet as ft
 
 from scanner_app.ui.i18n import Texts
-from scanner_app.ui.theme import FIELD_TEXT, TOUCH, Palette
+from scanner_app.ui.theme import FIELD_TEXT, OUT_MODE, TOUCH, Palette
 from scanner_app.ui.views.common import Callback, big_button, call, screen_root, text_field
 
 __all__ = ["ScanActions", "ScanScreen"]
@@ -91,8 +91,34 @@ class ScanScreen:
             on_blur=self._blurred,
             key="code",
         )
+        # Out mode is unmistakable: a band over the screen and the scan frame in its colour
+        self.out_band = ft.Semantics(
+            identifier="out-mode",
+            label=t("scan.out_mode"),
+            content=ft.Container(
+                content=ft.Row(
+                    controls=[
+                        ft.Icon(ft.Icons.LOGOUT, color="#FFFFFF", size=32),
+                        ft.Text(
+                            t("scan.out_mode"),
+                            size=22,
+                            weight=ft.FontWeight.BOLD,
+                            color="#FFFFFF",
+                        ),
+                    ],
+                    alignment=ft.MainAxisAlignment.CENTER,
+                ),
+                bgcolor=OUT_MODE,
+                padding=ft.Padding.symmetric(horizontal=16, vertical=10),
+                border_radius=ft.BorderRadius.all(12),
+            ),
+            visible=False,
+        )
+        self.frame = frame
+        self.accent = colours.accent
         self.root = screen_root(
             "screen-scan",
+            self.out_band,
             ft.Row(
                 controls=[self.gate_text, self.direction],
                 alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
@@ -128,6 +154,9 @@ class ScanScreen:
         )
         self.direction.selected = [direction]
         self.direction.visible = len(directions) > 1
+        out = direction == "out"
+        self.out_band.visible = out
+        self.frame.border = ft.Border.all(8 if out else 4, OUT_MODE if out else self.accent)
 
     def show_camera_problem(self, message: str | None) -> None:
         if message:
