@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import flet as ft
 
-from scanner_app.errors import GateError, OverrideRefused, Problem, WalkinInvalid
+from scanner_app.errors import GateError, Problem, WalkinInvalid
 from scanner_app.state import OverrideRequest
 from scanner_app.trace import trace, tracing
 from scanner_app.ui import forms
@@ -102,15 +102,12 @@ class GateActions:
         request = OverrideRequest(denied.attendee.id, pin, reason, note)
         try:
             verdict = await asyncio.to_thread(self.gate.override, request)
-        except OverrideRefused as exc:
+        except GateError as exc:  # OverrideRefused names the field and the wait
             words = self._words(exc)
-            if exc.code is Problem.OVERRIDE_PIN_WRONG and exc.retry_after:
-                words = app.t("override.wait", seconds=int(exc.retry_after + 0.999))
-            dialog.show_error(words, exc.field)
-            app.page.update()
-            return
-        except GateError as exc:
-            dialog.show_error(self._words(exc))
+            wait = getattr(exc, "retry_after", 0)
+            if exc.code is Problem.OVERRIDE_PIN_WRONG and wait:
+                words = app.t("override.wait", seconds=int(wait + 0.999))
+            dialog.show_error(words, getattr(exc, "field", None))
             app.page.update()
             return
         await self.close_override()

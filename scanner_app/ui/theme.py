@@ -65,15 +65,20 @@ class Palette:
         return self.on_admit if tone is Tone.ADMIT else self.on_verdict
 
 
-def luminance(colour: str) -> float:
-    """WCAG relative luminance of "#RRGGBB"."""
+def linear_rgb(colour: str) -> tuple[float, float, float]:
+    """ "#RRGGBB" as linear-light red, green and blue (0 to 1), as WCAG defines them."""
 
-    def channel(c: int) -> float:
-        v = c / 255
+    def channel(i: int) -> float:
+        v = int(colour[i : i + 2], 16) / 255
         return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
 
-    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return channel(1), channel(3), channel(5)
+
+
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of "#RRGGBB"."""
+    r, g, b = linear_rgb(colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def contrast(a: str, b: str) -> float:

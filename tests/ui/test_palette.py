@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scanner_app.ui.theme import Palette, contrast, luminance, palette
+from scanner_app.ui.theme import Palette, contrast, linear_rgb, luminance, palette
 from scanner_app.ui.viewmodel import Tone
 
 # Machado, Oliveira and Fernandes (2009), deuteranopia at severity 1.0, on linear RGB
@@ -16,17 +16,9 @@ DEUTERANOPIA = (
 )
 
 
-def _linear(colour: str) -> list[float]:
-    out = []
-    for i in (1, 3, 5):
-        v = int(colour[i : i + 2], 16) / 255
-        out.append(v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4)
-    return out
-
-
 def _as_deuteranope(colour: str) -> float:
     """The relative luminance a deuteranope sees."""
-    r, g, b = _linear(colour)
+    r, g, b = linear_rgb(colour)
     sim = [min(1.0, max(0.0, m[0] * r + m[1] * g + m[2] * b)) for m in DEUTERANOPIA]
     return 0.2126 * sim[0] + 0.7152 * sim[1] + 0.0722 * sim[2]
 
